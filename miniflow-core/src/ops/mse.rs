@@ -1,0 +1,58 @@
+//! `mse(y, a) = mean((y - a)²)`: the mean squared error over all elements.
+//!
+//! As in the seed, `y` and `a` are compared element by element in logical order, as if both
+//! were reshaped to `(m, 1)`: a `(m,)` target and an `(m, 1)` prediction never broadcast to
+//! `(m, m)`. They must hold the same number of elements `m`.
+
+use super::GradOut;
+use crate::Scalar;
+use ndarray::{ArrayView, Dimension};
+
+/// The mean of `(y - a)²`.
+pub fn forward<T: Scalar, D: Dimension, E: Dimension>(
+    y: ArrayView<'_, T, D>,
+    a: ArrayView<'_, T, E>,
+) -> T {
+    let m = T::from_f64(y.len() as f64);
+    let sum = y
+        .iter()
+        .zip(a.iter())
+        .fold(T::zero(), |acc, (&y, &a)| acc + (y - a) * (y - a));
+    sum / m
+}
+
+/// `dy (+)= (2/m)(y - a) g` and `da (+)= -(2/m)(y - a) g`, with `g` the cost's gradient with
+/// respect to the loss (1 when the mse is the cost).
+pub fn backward<T: Scalar, D: Dimension, E: Dimension>(
+    y: ArrayView<'_, T, D>,
+    a: ArrayView<'_, T, E>,
+    g: T,
+    dy: Option<GradOut<'_, T, D>>,
+    da: Option<GradOut<'_, T, E>>,
+) {
+    let k = T::from_f64(2.0) / T::from_f64(y.len() as f64) * g;
+    if let Some(dy) = dy {
+        let GradOut {
+            mut buf,
+            accumulate,
+        } = dy;
+        let it = buf.iter_mut().zip(y.iter().zip(a.iter()));
+        if accumulate {
+            it.for_each(|(d, (&y, &a))| *d = *d + k * (y - a));
+        } else {
+            it.for_each(|(d, (&y, &a))| *d = k * (y - a));
+        }
+    }
+    if let Some(da) = da {
+        let GradOut {
+            mut buf,
+            accumulate,
+        } = da;
+        let it = buf.iter_mut().zip(y.iter().zip(a.iter()));
+        if accumulate {
+            it.for_each(|(d, (&y, &a))| *d = *d - k * (y - a));
+        } else {
+            it.for_each(|(d, (&y, &a))| *d = -k * (y - a));
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! miniflow: neural networks written in a small DSL and compiled, by the [`network!`] macro,
+//! into straight-line forward and backward code over the kernels of [`core`].
+//!
+//! See the README for the DSL, the ops and the errors.
+
+#![forbid(unsafe_code)]
+
+pub use miniflow_core as core;
+pub use miniflow_core::{
+    ops, sgd, DimSpec, Error, Graph, Network, NetworkSpec, NodeId, NodeKind, NodeSpec, Op,
+    Optimizer, ParamMut, Result, Scalar, Sgd,
+};
+pub use miniflow_macros::network;
+
+/// What `network!` expands to refers to, by this path, so that it works from any crate that
+/// depends on `miniflow` alone. Not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use miniflow_core;
+    pub use miniflow_core::ndarray;
+}
