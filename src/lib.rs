@@ -7,7 +7,7 @@
 
 pub use miniflow_core as core;
 pub use miniflow_core::{
-    ops, sgd, DimSpec, Error, Graph, Network, NetworkSpec, NodeId, NodeKind, NodeSpec, Op,
+    ndarray, ops, sgd, DimSpec, Error, Graph, Network, NetworkSpec, NodeId, NodeKind, NodeSpec, Op,
     Optimizer, ParamMut, Result, Scalar, Sgd,
 };
 pub use miniflow_macros::network;

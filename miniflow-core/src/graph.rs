@@ -316,7 +316,11 @@ impl<T: Scalar> Graph<T> {
                 // Report in data-flow order: each node feeds the next.
                 let mut ids: Vec<NodeId> = path[pos..].iter().rev().copied().collect();
                 // Start at the earliest-created node so the message is stable.
-                let first = ids.iter().enumerate().min_by_key(|(_, id)| **id).map_or(0, |(i, _)| i);
+                let first = ids
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, id)| **id)
+                    .map_or(0, |(i, _)| i);
                 ids.rotate_left(first);
                 ids.push(ids[0]);
                 let cycle = ids.iter().map(|p| self.nodes[p.0].name.clone()).collect();
@@ -341,21 +345,24 @@ impl<T: Scalar> Graph<T> {
 
     fn arg_value(&self, node: &Node<T>, arg: NodeId) -> Result<ArrayViewD<'_, T>> {
         let a = &self.nodes[arg.0];
-        a.value.as_ref().map(|v| v.view()).ok_or_else(|| Error::NoValue {
-            name: a.name.clone(),
-            reason: if a.op.is_some() {
-                "it comes after its consumer in the order given"
-            } else {
-                "it was not fed"
-            },
-        })
-        .map_err(|e| match e {
-            Error::NoValue { name, .. } if a.op.is_none() => Error::MissingFeed {
-                input: name,
-                needed_by: node.name.clone(),
-            },
-            e => e,
-        })
+        a.value
+            .as_ref()
+            .map(|v| v.view())
+            .ok_or_else(|| Error::NoValue {
+                name: a.name.clone(),
+                reason: if a.op.is_some() {
+                    "it comes after its consumer in the order given"
+                } else {
+                    "it was not fed"
+                },
+            })
+            .map_err(|e| match e {
+                Error::NoValue { name, .. } if a.op.is_none() => Error::MissingFeed {
+                    input: name,
+                    needed_by: node.name.clone(),
+                },
+                e => e,
+            })
     }
 
     fn compute(&self, id: NodeId) -> Result<Option<ArrayD<T>>> {
@@ -375,7 +382,9 @@ impl<T: Scalar> Graph<T> {
                 to::<T, Ix2>(node, &args[0])?,
                 to::<T, Ix2>(node, &args[1])?,
                 to::<T, Ix1>(node, &args[2])?,
-                out.view_mut().into_dimensionality::<Ix2>().map_err(|e| internal(node, e))?,
+                out.view_mut()
+                    .into_dimensionality::<Ix2>()
+                    .map_err(|e| internal(node, e))?,
             ),
             Op::Sigmoid => ops::sigmoid::forward(args[0].view(), out.view_mut()),
             Op::Mse => out.fill(ops::mse::forward(args[0].view(), args[1].view())),
@@ -509,7 +518,14 @@ impl<T: Scalar> Graph<T> {
                             .buf
                             .into_dimensionality::<Ix1>()
                             .map_err(|e| internal(node, e))?;
-                        ops::linear::backward(x, w, g, None, None, Some(GradOut { buf, accumulate }));
+                        ops::linear::backward(
+                            x,
+                            w,
+                            g,
+                            None,
+                            None,
+                            Some(GradOut { buf, accumulate }),
+                        );
                     }
                 }
             }
@@ -588,7 +604,9 @@ impl<T: Scalar> Graph<T> {
 }
 
 fn to<'a, T, D: Dimension>(node: &Node<T>, v: &ArrayViewD<'a, T>) -> Result<ArrayView<'a, T, D>> {
-    v.clone().into_dimensionality::<D>().map_err(|e| internal(node, e))
+    v.clone()
+        .into_dimensionality::<D>()
+        .map_err(|e| internal(node, e))
 }
 
 fn internal<T>(node: &Node<T>, e: ndarray::ShapeError) -> Error {
@@ -670,7 +688,10 @@ mod tests {
             ])
             .unwrap();
         let err = g.forward(&order).unwrap_err();
-        assert!(matches!(&err, Error::OpShape { node, .. } if node == "f"), "{err}");
+        assert!(
+            matches!(&err, Error::OpShape { node, .. } if node == "f"),
+            "{err}"
+        );
         assert!(err.to_string().contains("dimension 0 of `W` is 2"), "{err}");
         let _ = f;
     }

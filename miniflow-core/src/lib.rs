@@ -7,13 +7,18 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod error;
 pub mod graph;
 pub mod network;
 pub mod ops;
 pub mod optim;
+#[doc(hidden)]
+pub mod rt;
 pub mod scalar;
 
 pub use error::{Error, Result};

@@ -50,6 +50,8 @@ pub struct NodeSpec {
     pub shape: &'static [DimSpec],
     /// The op's arguments, by name (empty for leaves).
     pub args: &'static [&'static str],
+    /// The node's doc comment in the source (empty if none).
+    pub doc: &'static str,
 }
 
 /// The static description of a network: enough to rebuild it as a runtime
@@ -58,7 +60,7 @@ pub struct NodeSpec {
 pub struct NetworkSpec {
     /// The network's type name.
     pub name: &'static str,
-    /// All nodes, leaves first, then ops in the order forward computes them.
+    /// All nodes in forward order: every node after its arguments (ties in source order).
     pub nodes: &'static [NodeSpec],
     /// The node backward starts from.
     pub loss: &'static str,

@@ -305,6 +305,43 @@ impl<D: Dim> ShapeError<D> {
     }
 }
 
+/// The name in `names` closest to `name` by edit distance, if it is close enough to be a
+/// plausible typo (for "did you mean" hints, at compile time and at run time alike).
+pub fn closest<'a>(name: &str, names: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    names
+        .into_iter()
+        .map(|n| (edit_distance(name, n), n))
+        .filter(|&(d, n)| d > 0 && d <= (name.chars().count().max(n.chars().count()) / 3).max(1))
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, n)| n.to_string())
+}
+
+/// Edit distance counting an adjacent transposition as one edit (optimal string alignment),
+/// so `inptu` is one typo away from `input`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,7 +379,14 @@ mod tests {
             .infer_shape::<usize>(&[&[4, 2], &[2, 3], &[2]])
             .unwrap_err();
         assert_eq!(e.arg, 2);
-        assert!(matches!(e.kind, ShapeErrorKind::Dim { found: 2, expected: 3, .. }));
+        assert!(matches!(
+            e.kind,
+            ShapeErrorKind::Dim {
+                found: 2,
+                expected: 3,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -351,7 +395,13 @@ mod tests {
             .infer_shape::<usize>(&[&[4], &[2, 3], &[3]])
             .unwrap_err();
         assert_eq!(e.arg, 0);
-        assert!(matches!(e.kind, ShapeErrorKind::Rank { expected: 2, found: 1 }));
+        assert!(matches!(
+            e.kind,
+            ShapeErrorKind::Rank {
+                expected: 2,
+                found: 1
+            }
+        ));
     }
 
     #[test]
@@ -367,10 +417,24 @@ mod tests {
             Op::Add.infer_shape::<usize>(&[&[2, 2], &[2, 2], &[2, 2]]),
             Ok(vec![2, 2])
         );
-        let e = Op::Add.infer_shape::<usize>(&[&[2, 2], &[2, 1]]).unwrap_err();
+        let e = Op::Add
+            .infer_shape::<usize>(&[&[2, 2], &[2, 1]])
+            .unwrap_err();
         assert_eq!(e.arg, 1);
         let e = Op::Add.infer_shape::<usize>(&[&[2, 2]]).unwrap_err();
         assert!(matches!(e.kind, ShapeErrorKind::Arity { found: 1, .. }));
+    }
+
+    #[test]
+    fn closest_suggests_typos_only() {
+        assert_eq!(
+            closest("sigmod", ["sigmoid", "linear"]),
+            Some("sigmoid".into())
+        );
+        assert_eq!(closest("W3", ["W1", "b1"]), Some("W1".into()));
+        assert_eq!(closest("zzz", ["sigmoid", "linear"]), None);
+        assert_eq!(closest("x", ["x"]), None);
+        assert_eq!(closest("inptu", ["input", "param"]), Some("input".into()));
     }
 
     #[test]

@@ -5,7 +5,10 @@ use crate::Scalar;
 use ndarray::{ArrayView, ArrayViewMut, Dimension, Zip};
 
 /// `out = x1 + x2 + ...`.
-pub fn forward<T: Scalar, D: Dimension>(xs: &[ArrayView<'_, T, D>], mut out: ArrayViewMut<'_, T, D>) {
+pub fn forward<T: Scalar, D: Dimension>(
+    xs: &[ArrayView<'_, T, D>],
+    mut out: ArrayViewMut<'_, T, D>,
+) {
     let Some((first, rest)) = xs.split_first() else {
         out.fill(T::zero());
         return;

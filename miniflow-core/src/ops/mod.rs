@@ -52,7 +52,12 @@ impl<'a, T: Scalar, D: Dimension> GradOut<'a, T, D> {
     ) {
         // Same shape: one fused pass. Different shapes of one size (mse's (m,) vs (m,1)):
         // pair elements in logical order, as the seed's reshape does.
-        if let Some(src) = src.view().into_dimensionality::<D>().ok().filter(|s| s.shape() == self.buf.shape()) {
+        if let Some(src) = src
+            .view()
+            .into_dimensionality::<D>()
+            .ok()
+            .filter(|s| s.shape() == self.buf.shape())
+        {
             let z = Zip::from(&mut self.buf).and(&src);
             if self.accumulate {
                 z.for_each(|d, &s| *d = *d + f(s));
@@ -60,9 +65,15 @@ impl<'a, T: Scalar, D: Dimension> GradOut<'a, T, D> {
                 z.for_each(|d, &s| *d = f(s));
             }
         } else if self.accumulate {
-            self.buf.iter_mut().zip(src.iter()).for_each(|(d, &s)| *d = *d + f(s));
+            self.buf
+                .iter_mut()
+                .zip(src.iter())
+                .for_each(|(d, &s)| *d = *d + f(s));
         } else {
-            self.buf.iter_mut().zip(src.iter()).for_each(|(d, &s)| *d = f(s));
+            self.buf
+                .iter_mut()
+                .zip(src.iter())
+                .for_each(|(d, &s)| *d = f(s));
         }
     }
 }

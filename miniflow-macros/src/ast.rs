@@ -1,0 +1,357 @@
+//! Stage 1, parse: the DSL's tokens to a syntax tree that keeps every span.
+//!
+//! ```text
+//! network   := attr* vis "struct" Ident "{" stmt* "}"
+//! stmt      := attr* ("input" | "param") Ident ":" "[" dims "]" ";"
+//!            | attr* ("loss" | "output")? Ident "=" Ident "(" args ")" ";"
+//! dims      := (LitInt | Ident) ("," (LitInt | Ident))* ","?
+//! args      := Ident ("," Ident)* ","?
+//! ```
+//! Statement attributes: `#[grad]` on an input (compute its gradient) and doc comments.
+
+use proc_macro2::Span;
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{bracketed, parenthesized, Attribute, Ident, LitInt, Token, Visibility};
+
+/// A whole `network! { ... }` invocation.
+pub struct NetworkDef {
+    /// Attributes on the struct (doc comments among them), passed through.
+    pub attrs: Vec<Attribute>,
+    pub vis: Visibility,
+    pub name: Ident,
+    pub stmts: Vec<Stmt>,
+}
+
+/// One statement of the body.
+pub enum Stmt {
+    Leaf(Leaf),
+    Node(NodeStmt),
+}
+
+impl Stmt {
+    pub fn name(&self) -> &Ident {
+        match self {
+            Stmt::Leaf(l) => &l.name,
+            Stmt::Node(n) => &n.name,
+        }
+    }
+
+    pub fn doc(&self) -> &str {
+        match self {
+            Stmt::Leaf(l) => &l.doc,
+            Stmt::Node(n) => &n.doc,
+        }
+    }
+}
+
+/// `input` or `param`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeafKind {
+    /// Fed each step; `grad` is set by `#[grad]`.
+    Input { grad: bool },
+    /// Trained.
+    Param,
+}
+
+/// `input X: [batch, 2];` or `param W: [2, 1];`.
+pub struct Leaf {
+    /// The doc comment, lines joined with `\n`.
+    pub doc: String,
+    pub kind: LeafKind,
+    /// The `input` / `param` keyword.
+    pub keyword: Ident,
+    pub name: Ident,
+    pub dims: Vec<DimExpr>,
+}
+
+/// A dimension as written.
+#[derive(Clone)]
+pub enum DimExpr {
+    Fixed(LitInt),
+    Named(Ident),
+}
+
+/// What a computed node is for.
+#[derive(Clone, Copy, Debug)]
+pub enum Role {
+    /// An intermediate node.
+    Plain,
+    /// `loss`: backward starts here.
+    Loss(Span),
+    /// `output`: can be evaluated for inference.
+    Output,
+}
+
+/// `f = linear(X, W, b);`, possibly marked `loss` or `output`.
+pub struct NodeStmt {
+    /// The doc comment, lines joined with `\n`.
+    pub doc: String,
+    pub role: Role,
+    pub name: Ident,
+    pub op: Ident,
+    pub args: Vec<Ident>,
+    /// The span of `(...)`.
+    pub parens: Span,
+}
+
+impl Parse for NetworkDef {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis: Visibility = input.parse()?;
+        input.parse::<Token![struct]>()?;
+        let name: Ident = input.parse()?;
+        let content;
+        syn::braced!(content in input);
+        let mut stmts = Vec::new();
+        while !content.is_empty() {
+            stmts.push(content.parse()?);
+        }
+        if !input.is_empty() {
+            return Err(
+                input.error("unexpected tokens after the network; `network!` takes one `struct`")
+            );
+        }
+        Ok(NetworkDef {
+            attrs,
+            vis,
+            name,
+            stmts,
+        })
+    }
+}
+
+impl Parse for Stmt {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let (doc, grad) = split_attrs(attrs)?;
+        if input.peek(Ident) && input.peek2(Ident) {
+            let keyword: Ident = input.parse()?;
+            match keyword.to_string().as_str() {
+                "input" | "param" => parse_leaf(input, doc, grad, keyword).map(Stmt::Leaf),
+                "loss" | "output" => {
+                    let role = if keyword == "loss" {
+                        Role::Loss(keyword.span())
+                    } else {
+                        Role::Output
+                    };
+                    no_grad(grad, "a computed node")?;
+                    parse_node(input, doc, role).map(Stmt::Node)
+                }
+                other => Err(syn::Error::new(
+                    keyword.span(),
+                    format!(
+                        "unknown keyword `{other}`{}; a statement starts with `input`, `param`, `loss`, `output` or a node name",
+                        crate::suggest::did_you_mean(other, ["input", "param", "loss", "output"])
+                    ),
+                )),
+            }
+        } else if input.peek(Ident) && input.peek2(Token![=]) {
+            no_grad(grad, "a computed node")?;
+            parse_node(input, doc, Role::Plain).map(Stmt::Node)
+        } else {
+            Err(input.error(
+                "expected a statement: `input NAME: [dims];`, `param NAME: [dims];` or `NAME = op(args);`",
+            ))
+        }
+    }
+}
+
+/// Separates doc comments from `#[grad]`; anything else is an error.
+fn split_attrs(attrs: Vec<Attribute>) -> syn::Result<(String, Option<Span>)> {
+    let mut docs: Vec<String> = Vec::new();
+    let mut grad = None;
+    for attr in attrs {
+        if attr.path().is_ident("doc") {
+            if let syn::Meta::NameValue(syn::MetaNameValue {
+                value:
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(s),
+                        ..
+                    }),
+                ..
+            }) = &attr.meta
+            {
+                docs.push(s.value().trim().to_string());
+            }
+        } else if attr.path().is_ident("grad") {
+            attr.meta.require_path_only()?;
+            if grad.is_some() {
+                return Err(syn::Error::new_spanned(attr, "duplicate `#[grad]`"));
+            }
+            grad = Some(attr.span());
+        } else {
+            return Err(syn::Error::new_spanned(
+                attr.path(),
+                "unknown attribute; statements take `#[grad]` (on an input) and doc comments",
+            ));
+        }
+    }
+    Ok((docs.join("\n"), grad))
+}
+
+fn no_grad(grad: Option<Span>, what: &str) -> syn::Result<()> {
+    match grad {
+        Some(span) => Err(syn::Error::new(
+            span,
+            format!("`#[grad]` goes on an input, not on {what}; params and computed nodes get their gradients already"),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn parse_leaf(
+    input: ParseStream,
+    doc: String,
+    grad: Option<Span>,
+    keyword: Ident,
+) -> syn::Result<Leaf> {
+    let kind = if keyword == "input" {
+        LeafKind::Input {
+            grad: grad.is_some(),
+        }
+    } else {
+        no_grad(grad, "a param")?;
+        LeafKind::Param
+    };
+    let name: Ident = input.parse()?;
+    input.parse::<Token![:]>()?;
+    let content;
+    bracketed!(content in input);
+    let dims: Punctuated<DimExpr, Token![,]> =
+        content.parse_terminated(DimExpr::parse, Token![,])?;
+    input.parse::<Token![;]>()?;
+    Ok(Leaf {
+        doc,
+        kind,
+        keyword,
+        name,
+        dims: dims.into_iter().collect(),
+    })
+}
+
+impl Parse for DimExpr {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        if input.peek(LitInt) {
+            Ok(DimExpr::Fixed(input.parse()?))
+        } else if input.peek(Ident) {
+            Ok(DimExpr::Named(input.parse()?))
+        } else {
+            Err(input.error("expected a dimension: an integer like `2` or a name like `batch`"))
+        }
+    }
+}
+
+fn parse_node(input: ParseStream, doc: String, role: Role) -> syn::Result<NodeStmt> {
+    let name: Ident = input.parse()?;
+    input.parse::<Token![=]>()?;
+    let op: Ident = input.parse()?;
+    let content;
+    let parens = parenthesized!(content in input);
+    let args: Punctuated<Ident, Token![,]> = content.parse_terminated(parse_arg, Token![,])?;
+    input.parse::<Token![;]>()?;
+    Ok(NodeStmt {
+        doc,
+        role,
+        name,
+        op,
+        args: args.into_iter().collect(),
+        parens: parens.span.join(),
+    })
+}
+
+fn parse_arg(input: ParseStream) -> syn::Result<Ident> {
+    if input.peek(Ident) && !input.peek2(syn::token::Paren) {
+        input.parse()
+    } else if input.peek(Ident) {
+        Err(input.error(
+            "nested calls are not supported; give the inner call a name in a statement of its own",
+        ))
+    } else {
+        Err(input.error("expected a node name"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn parse(tokens: proc_macro2::TokenStream) -> syn::Result<NetworkDef> {
+        syn::parse2(tokens)
+    }
+
+    #[test]
+    fn parses_the_course_network() {
+        let def = parse(quote! {
+            /// Docs.
+            pub struct Course {
+                #[grad] input X: [batch, 2];
+                input y: [batch];
+                param W: [2, 1];
+                param b: [1];
+                f = linear(X, W, b);
+                output a = sigmoid(f);
+                loss cost = mse(y, a);
+            }
+        })
+        .unwrap();
+        assert_eq!(def.name, "Course");
+        assert_eq!(def.attrs.len(), 1);
+        assert_eq!(def.stmts.len(), 7);
+        let Stmt::Leaf(x) = &def.stmts[0] else {
+            panic!("X is a leaf")
+        };
+        assert_eq!(x.kind, LeafKind::Input { grad: true });
+        assert!(matches!(&x.dims[0], DimExpr::Named(n) if n == "batch"));
+        let Stmt::Leaf(w) = &def.stmts[2] else {
+            panic!("W is a leaf")
+        };
+        assert_eq!(w.kind, LeafKind::Param);
+        assert!(matches!(&w.dims[1], DimExpr::Fixed(l) if l.base10_digits() == "1"));
+        let Stmt::Node(f) = &def.stmts[4] else {
+            panic!("f is a node")
+        };
+        assert_eq!(f.op, "linear");
+        assert_eq!(f.args.len(), 3);
+        assert!(matches!(f.role, Role::Plain));
+        let Stmt::Node(cost) = &def.stmts[6] else {
+            panic!("cost is a node")
+        };
+        assert!(matches!(cost.role, Role::Loss(_)));
+    }
+
+    #[test]
+    fn a_node_may_be_called_like_a_keyword() {
+        let def = parse(quote! { struct N { input x: [1]; loss = sigmoid(x); } }).unwrap();
+        assert_eq!(def.stmts[1].name(), "loss");
+    }
+
+    #[test]
+    fn rejects_unknown_keyword_with_suggestion() {
+        let err = parse(quote! { struct N { inptu x: [1]; } }).err().unwrap();
+        assert!(err.to_string().contains("did you mean `input`"), "{err}");
+    }
+
+    #[test]
+    fn rejects_grad_on_param_and_unknown_attributes() {
+        let err = parse(quote! { struct N { #[grad] param w: [1]; } })
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("goes on an input"), "{err}");
+        let err = parse(quote! { struct N { #[foo] input x: [1]; } })
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("unknown attribute"), "{err}");
+    }
+
+    #[test]
+    fn rejects_nested_calls_and_missing_semicolons() {
+        let err = parse(quote! { struct N { a = sigmoid(sigmoid(x)); } })
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("nested calls"), "{err}");
+        assert!(parse(quote! { struct N { input x: [1] } }).is_err());
+    }
+}

@@ -1,0 +1,562 @@
+//! Stage 5, expand: the plan to Rust. The emitted code is straight-line calls into
+//! `miniflow-core`'s kernels in the planned order: no sort, map or graph walk at run time, and
+//! no math of its own. Buffers live in the struct and are resized only when a named dim
+//! changes, so a steady-state step does not allocate.
+
+use crate::ast::{LeafKind, NetworkDef};
+use crate::plan::{Contribution, Forward, Plan};
+use crate::shapes::{Shape, SymDim};
+use crate::validate::{Kind, Model};
+use miniflow_ops::Op;
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote};
+
+struct Ctx<'a> {
+    def: &'a NetworkDef,
+    model: &'a Model,
+    shapes: &'a [Shape],
+    plan: &'a Plan,
+    /// Named dims, in order of first appearance among the inputs.
+    dims: Vec<String>,
+    /// Path to `miniflow-core`, valid in the user's crate.
+    core: TokenStream,
+    elem: TokenStream,
+}
+
+pub fn expand(def: &NetworkDef, model: &Model, shapes: &[Shape], plan: &Plan) -> TokenStream {
+    let mut dims: Vec<String> = Vec::new();
+    for s in shapes {
+        for d in s {
+            if let SymDim::Named(n) = d {
+                if !dims.contains(n) {
+                    dims.push(n.clone());
+                }
+            }
+        }
+    }
+    let cx = Ctx {
+        def,
+        model,
+        shapes,
+        plan,
+        dims,
+        core: quote!(::miniflow::__private::miniflow_core),
+        elem: quote!(f64),
+    };
+    cx.expand()
+}
+
+impl Ctx<'_> {
+    fn name(&self, i: usize) -> String {
+        self.model.nodes[i].name.to_string()
+    }
+
+    fn value(&self, i: usize) -> Ident {
+        format_ident!("v_{}", self.model.nodes[i].name)
+    }
+
+    fn grad(&self, i: usize) -> Ident {
+        format_ident!("g_{}", self.model.nodes[i].name)
+    }
+
+    fn dim_type(&self, i: usize) -> TokenStream {
+        let core = &self.core;
+        let ix = format_ident!("Ix{}", self.shapes[i].len());
+        quote!(#core::ndarray::#ix)
+    }
+
+    fn array_type(&self, i: usize) -> TokenStream {
+        let (core, elem, dim) = (&self.core, &self.elem, self.dim_type(i));
+        quote!(#core::ndarray::Array<#elem, #dim>)
+    }
+
+    /// The node's shape as an `IxN(...)` expression; named dims read from `dims` (a local
+    /// `[usize; N]`), or are 0 when `dims` is `None`.
+    fn dim_expr(&self, i: usize, dims: Option<&Ident>) -> TokenStream {
+        let core = &self.core;
+        let ix = format_ident!("Ix{}", self.shapes[i].len());
+        let parts = self.shapes[i].iter().map(|d| match (d, dims) {
+            (SymDim::Fixed(n), _) => quote!(#n),
+            (SymDim::Named(n), Some(dims)) => {
+                let k = self.dim_index(n);
+                quote!(#dims[#k])
+            }
+            (SymDim::Named(_), None) => quote!(0usize),
+        });
+        quote!(#core::ndarray::#ix(#(#parts),*))
+    }
+
+    fn dim_index(&self, name: &str) -> usize {
+        self.dims.iter().position(|d| d == name).unwrap_or(0)
+    }
+
+    fn dim_specs(&self, i: usize) -> TokenStream {
+        let core = &self.core;
+        let parts = self.shapes[i].iter().map(|d| match d {
+            SymDim::Fixed(n) => quote!(#core::DimSpec::Fixed(#n)),
+            SymDim::Named(n) => quote!(#core::DimSpec::Named(#n)),
+        });
+        quote!(&[#(#parts),*])
+    }
+
+    fn inputs(&self) -> Vec<usize> {
+        (0..self.model.nodes.len())
+            .filter(|&i| self.model.nodes[i].is_input())
+            .collect()
+    }
+
+    fn params(&self) -> Vec<usize> {
+        (0..self.model.nodes.len())
+            .filter(|&i| self.model.nodes[i].is_param())
+            .collect()
+    }
+
+    fn grads(&self) -> Vec<usize> {
+        (0..self.model.nodes.len())
+            .filter(|&i| self.plan.has_grad[i])
+            .collect()
+    }
+
+    fn expand(&self) -> TokenStream {
+        let NetworkDef {
+            attrs, vis, name, ..
+        } = self.def;
+        let core = &self.core;
+        let elem = &self.elem;
+        let n_inputs = self.inputs().len();
+
+        let value_fields = (0..self.model.nodes.len()).map(|i| {
+            let (f, t) = (self.value(i), self.array_type(i));
+            quote!(#f: #t)
+        });
+        let grad_fields = self.grads().into_iter().map(|i| {
+            let (f, t) = (self.grad(i), self.array_type(i));
+            quote!(#f: #t)
+        });
+        let value_inits = (0..self.model.nodes.len()).map(|i| {
+            let (f, d) = (self.value(i), self.dim_expr(i, None));
+            quote!(#f: #core::ndarray::Array::zeros(#d))
+        });
+        let grad_inits = self.grads().into_iter().map(|i| {
+            let (f, d) = (self.grad(i), self.dim_expr(i, None));
+            quote!(#f: #core::ndarray::Array::zeros(#d))
+        });
+
+        let loss = self.plan.loss.target;
+        let loss_value = self.value(loss);
+        let forward_fns = std::iter::once(&self.plan.loss)
+            .chain(&self.plan.outputs)
+            .map(|f| self.forward_fn(f));
+        let forward_loss = format_ident!("__forward_{}", loss);
+        let backward_body = self.backward_body();
+        let spec = self.spec();
+        let set_input = self.set_input();
+        let set_param = self.set_param();
+        let evaluate = self.evaluate();
+        let value_arms = (0..self.model.nodes.len()).map(|i| {
+            let (n, f) = (self.name(i), self.value(i));
+            quote!(#n => ::core::result::Result::Ok(self.#f.view().into_dyn()))
+        });
+        let grad_arms = self.grads().into_iter().map(|i| {
+            let (n, f) = (self.name(i), self.grad(i));
+            quote!(#n => ::core::result::Result::Ok(self.#f.view().into_dyn()))
+        });
+        let visits = self.params().into_iter().enumerate().map(|(k, i)| {
+            let (n, v, g) = (self.name(i), self.value(i), self.grad(i));
+            quote!(f(#core::ParamMut {
+                index: #k,
+                name: #n,
+                value: self.#v.view_mut().into_dyn(),
+                grad: self.#g.view().into_dyn(),
+            });)
+        });
+        let new_doc = format!(
+            "Creates `{name}` with every param zero and no input fed; set params with \
+             `Network::set_param`."
+        );
+
+        quote! {
+            #(#attrs)*
+            #[allow(non_snake_case)]
+            #vis struct #name {
+                __fed: [bool; #n_inputs],
+                __fresh: bool,
+                #(#value_fields,)*
+                #(#grad_fields,)*
+            }
+
+            #[allow(non_snake_case, clippy::all)]
+            impl #name {
+                #[doc = #new_doc]
+                pub fn new() -> Self {
+                    #name {
+                        __fed: [false; #n_inputs],
+                        __fresh: false,
+                        #(#value_inits,)*
+                        #(#grad_inits,)*
+                    }
+                }
+
+                #(#forward_fns)*
+
+                fn __backward(&mut self) {
+                    #backward_body
+                }
+            }
+
+            impl ::core::default::Default for #name {
+                fn default() -> Self {
+                    Self::new()
+                }
+            }
+
+            #[allow(non_snake_case, clippy::all)]
+            impl #core::Network for #name {
+                type Elem = #elem;
+
+                fn spec(&self) -> &'static #core::NetworkSpec {
+                    #spec
+                }
+
+                fn set_input(&mut self, name: &str, value: #core::ndarray::ArrayViewD<'_, #elem>) -> #core::Result<()> {
+                    #set_input
+                }
+
+                fn set_param(&mut self, name: &str, value: #core::ndarray::ArrayViewD<'_, #elem>) -> #core::Result<()> {
+                    #set_param
+                }
+
+                fn forward(&mut self) -> #core::Result<#elem> {
+                    self.#forward_loss()?;
+                    self.__fresh = true;
+                    ::core::result::Result::Ok(self.#loss_value[()])
+                }
+
+                fn backward(&mut self) -> #core::Result<()> {
+                    if !self.__fresh {
+                        return ::core::result::Result::Err(#core::Error::BackwardBeforeForward);
+                    }
+                    self.__backward();
+                    ::core::result::Result::Ok(())
+                }
+
+                fn evaluate(&mut self, name: &str) -> #core::Result<#core::ndarray::ArrayViewD<'_, #elem>> {
+                    #evaluate
+                }
+
+                fn value(&self, name: &str) -> #core::Result<#core::ndarray::ArrayViewD<'_, #elem>> {
+                    match name {
+                        #(#value_arms,)*
+                        _ => ::core::result::Result::Err(#core::rt::wrong_kind(self.spec(), name, "a node")),
+                    }
+                }
+
+                fn grad(&self, name: &str) -> #core::Result<#core::ndarray::ArrayViewD<'_, #elem>> {
+                    match name {
+                        #(#grad_arms,)*
+                        _ => ::core::result::Result::Err(#core::rt::no_grad(self.spec(), name)),
+                    }
+                }
+
+                fn visit_params(&mut self, f: &mut dyn FnMut(#core::ParamMut<'_, #elem>)) {
+                    self.__fresh = false;
+                    #(#visits)*
+                }
+            }
+        }
+    }
+
+    /// `__forward_<target>`: check feeds, bind named dims, size buffers, run the kernels.
+    fn forward_fn(&self, f: &Forward) -> TokenStream {
+        let core = &self.core;
+        let fn_name = format_ident!("__forward_{}", f.target);
+        let target = self.name(f.target);
+        let inputs = self.inputs();
+        let fed_checks = f.inputs.iter().map(|&i| {
+            let k = inputs.iter().position(|&j| j == i).unwrap_or(0);
+            let n = self.name(i);
+            quote! {
+                if !self.__fed[#k] {
+                    return ::core::result::Result::Err(#core::rt::missing(#n, #target));
+                }
+            }
+        });
+        let n_dims = self.dims.len();
+        let dims = Ident::new("__dims", Span::call_site());
+        let binds = f.inputs.iter().flat_map(|&i| {
+            let (v, n) = (self.value(i), self.name(i));
+            self.shapes[i]
+                .iter()
+                .enumerate()
+                .filter_map(move |(axis, d)| match d {
+                    SymDim::Named(dim) => Some((axis, dim.clone(), v.clone(), n.clone())),
+                    SymDim::Fixed(_) => None,
+                })
+                .map(|(axis, dim, v, n)| {
+                    let k = self.dim_index(&dim);
+                    quote!(__binder.bind(#k, #dim, self.#v.shape()[#axis], #n)?;)
+                })
+        });
+        let sizes = f.ops.iter().map(|&i| {
+            let (v, d) = (self.value(i), self.dim_expr(i, Some(&dims)));
+            quote!(#core::rt::ensure(&mut self.#v, #d);)
+        });
+        let calls = f.ops.iter().map(|&i| self.forward_call(i));
+        quote! {
+            fn #fn_name(&mut self) -> #core::Result<()> {
+                #(#fed_checks)*
+                let mut __binder = #core::rt::Binder::<#n_dims>::default();
+                #(#binds)*
+                let #dims = __binder.dims();
+                let _ = #dims;
+                #(#sizes)*
+                #(#calls)*
+                ::core::result::Result::Ok(())
+            }
+        }
+    }
+
+    fn op_of(&self, i: usize) -> (Op, &[usize]) {
+        match &self.model.nodes[i].kind {
+            Kind::Op { op, args, .. } => (*op, args),
+            Kind::Leaf(_) => (Op::Add, &[]),
+        }
+    }
+
+    /// The kernel call computing node `i`.
+    fn forward_call(&self, i: usize) -> TokenStream {
+        let core = &self.core;
+        let (op, args) = self.op_of(i);
+        let out = self.value(i);
+        let a: Vec<Ident> = args.iter().map(|&a| self.value(a)).collect();
+        match op {
+            Op::Linear => {
+                let (x, w, b) = (&a[0], &a[1], &a[2]);
+                quote!(#core::ops::linear::forward(self.#x.view(), self.#w.view(), self.#b.view(), self.#out.view_mut());)
+            }
+            Op::Sigmoid => {
+                let x = &a[0];
+                quote!(#core::ops::sigmoid::forward(self.#x.view(), self.#out.view_mut());)
+            }
+            Op::Mse => {
+                let (y, p) = (&a[0], &a[1]);
+                quote!(self.#out[()] = #core::ops::mse::forward(self.#y.view(), self.#p.view());)
+            }
+            Op::Add => {
+                quote!(#core::ops::add::forward(&[#(self.#a.view()),*], self.#out.view_mut());)
+            }
+        }
+    }
+
+    fn backward_body(&self) -> TokenStream {
+        let core = &self.core;
+        let loss = self.plan.loss.target;
+        if !self.plan.has_grad[loss] {
+            return quote!();
+        }
+        // Params' gradient buffers have fixed shapes from `new`; the rest follow their values.
+        let sizes = self
+            .grads()
+            .into_iter()
+            .filter(|&i| !self.model.nodes[i].is_param())
+            .map(|i| {
+                let (g, v) = (self.grad(i), self.value(i));
+                quote!(#core::rt::ensure(&mut self.#g, self.#v.raw_dim());)
+            });
+        let seed = self.grad(loss);
+        let calls = self.plan.backward.iter().map(|c| self.backward_call(c));
+        quote! {
+            #(#sizes)*
+            self.#seed.fill(1.0);
+            #(#calls)*
+        }
+    }
+
+    /// The kernel call adding node `c.node`'s contribution to its argument's gradient.
+    fn backward_call(&self, c: &Contribution) -> TokenStream {
+        let core = &self.core;
+        let (op, args) = self.op_of(c.node);
+        let a: Vec<Ident> = args.iter().map(|&a| self.value(a)).collect();
+        let (out, g) = (self.value(c.node), self.grad(c.node));
+        let target = self.grad(c.target);
+        let acc = c.accumulate;
+        let d = quote!(#core::ops::GradOut { buf: self.#target.view_mut(), accumulate: #acc });
+        let none = quote!(::core::option::Option::None);
+        let some = quote!(::core::option::Option::Some(#d));
+        match op {
+            Op::Linear => {
+                let (x, w) = (&a[0], &a[1]);
+                let mut outs = [none.clone(), none.clone(), none];
+                outs[c.arg_pos] = some;
+                let [dx, dw, db] = outs;
+                quote!(#core::ops::linear::backward(self.#x.view(), self.#w.view(), self.#g.view(), #dx, #dw, #db);)
+            }
+            Op::Sigmoid => {
+                quote!(#core::ops::sigmoid::backward(self.#out.view(), self.#g.view(), #d);)
+            }
+            Op::Mse => {
+                let (y, p) = (&a[0], &a[1]);
+                let (dy, dp) = if c.arg_pos == 0 {
+                    (some, none)
+                } else {
+                    (none, some)
+                };
+                quote!(#core::ops::mse::backward(self.#y.view(), self.#p.view(), self.#g[()], #dy, #dp);)
+            }
+            Op::Add => quote!(#core::ops::add::backward(self.#g.view(), #d);),
+        }
+    }
+
+    fn spec(&self) -> TokenStream {
+        let core = &self.core;
+        let nodes = self.plan.order.iter().map(|&i| {
+            let node = &self.model.nodes[i];
+            let n = self.name(i);
+            let kind = match &node.kind {
+                Kind::Leaf(LeafKind::Input { grad }) => quote!(#core::NodeKind::Input { grad: #grad }),
+                Kind::Leaf(LeafKind::Param) => quote!(#core::NodeKind::Param),
+                Kind::Op { op, .. } => {
+                    let v = Ident::new(&format!("{op:?}"), Span::call_site());
+                    quote!(#core::NodeKind::Op(#core::Op::#v))
+                }
+            };
+            let shape = self.dim_specs(i);
+            let args = node.args().iter().map(|&a| self.name(a));
+            let doc = self.def.stmts[i].doc();
+            quote!(#core::NodeSpec { name: #n, kind: #kind, shape: #shape, args: &[#(#args),*], doc: #doc })
+        });
+        let name = self.def.name.to_string();
+        let loss = self.name(self.plan.loss.target);
+        let outputs = self.plan.outputs.iter().map(|f| self.name(f.target));
+        quote! {
+            static SPEC: #core::NetworkSpec = #core::NetworkSpec {
+                name: #name,
+                nodes: &[#(#nodes),*],
+                loss: #loss,
+                outputs: &[#(#outputs),*],
+            };
+            &SPEC
+        }
+    }
+
+    fn set_input(&self) -> TokenStream {
+        let core = &self.core;
+        let arms = self.inputs().into_iter().enumerate().map(|(k, i)| {
+            let (n, v, decl) = (self.name(i), self.value(i), self.dim_specs(i));
+            quote!(#n => {
+                #core::rt::load(&mut self.#v, value, #n, #decl)?;
+                self.__fed[#k] = true;
+            })
+        });
+        quote! {
+            match name {
+                #(#arms)*
+                _ => return ::core::result::Result::Err(#core::rt::wrong_kind(self.spec(), name, "an input")),
+            }
+            self.__fresh = false;
+            ::core::result::Result::Ok(())
+        }
+    }
+
+    fn set_param(&self) -> TokenStream {
+        let core = &self.core;
+        let arms = self.params().into_iter().map(|i| {
+            let (n, v, decl) = (self.name(i), self.value(i), self.dim_specs(i));
+            quote!(#n => #core::rt::load(&mut self.#v, value, #n, #decl)?,)
+        });
+        quote! {
+            match name {
+                #(#arms)*
+                _ => return ::core::result::Result::Err(#core::rt::wrong_kind(self.spec(), name, "a param")),
+            }
+            self.__fresh = false;
+            ::core::result::Result::Ok(())
+        }
+    }
+
+    fn evaluate(&self) -> TokenStream {
+        let core = &self.core;
+        let loss = self.plan.loss.target;
+        let (ln, lv, lf) = (
+            self.name(loss),
+            self.value(loss),
+            format_ident!("__forward_{}", loss),
+        );
+        let arms = self.plan.outputs.iter().map(|f| {
+            let (n, v, fun) = (
+                self.name(f.target),
+                self.value(f.target),
+                format_ident!("__forward_{}", f.target),
+            );
+            quote!(#n => {
+                self.#fun()?;
+                ::core::result::Result::Ok(self.#v.view().into_dyn())
+            })
+        });
+        quote! {
+            match name {
+                #(#arms)*
+                #ln => {
+                    self.#lf()?;
+                    self.__fresh = true;
+                    ::core::result::Result::Ok(self.#lv.view().into_dyn())
+                }
+                _ => ::core::result::Result::Err(#core::rt::wrong_kind(self.spec(), name, "an output or the loss")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn expand_str(tokens: TokenStream) -> String {
+        crate::network_impl(tokens).to_string()
+    }
+
+    #[test]
+    fn emits_straight_line_kernel_calls_in_order() {
+        let out = expand_str(quote! { pub struct Course {
+            #[grad] input X: [batch, 2]; #[grad] input y: [batch]; param W: [2, 1]; param b: [1];
+            loss cost = mse(y, a); a = sigmoid(f); f = linear(X, W, b);
+        }});
+        let f = out.find("ops :: linear :: forward").unwrap();
+        let a = out.find("ops :: sigmoid :: forward").unwrap();
+        let c = out.find("ops :: mse :: forward").unwrap();
+        assert!(f < a && a < c, "forward calls in planned order");
+        let mse_b = out.find("ops :: mse :: backward").unwrap();
+        let sig_b = out.find("ops :: sigmoid :: backward").unwrap();
+        let lin_b = out.find("ops :: linear :: backward").unwrap();
+        assert!(mse_b < sig_b && sig_b < lin_b, "backward in reverse order");
+        assert!(
+            !out.contains("HashMap") && !out.contains("sort"),
+            "no run-time graph walk"
+        );
+    }
+
+    #[test]
+    fn skips_gradients_nobody_needs() {
+        let out = expand_str(quote! { struct N {
+            input X: [batch, 2]; input y: [batch]; param W: [2, 1]; param b: [1];
+            f = linear(X, W, b); loss cost = mse(y, f);
+        }});
+        assert!(
+            !out.contains("g_X"),
+            "no gradient buffer for an input without #[grad]"
+        );
+        assert!(!out.contains("g_y"));
+        assert_eq!(
+            out.matches("ops :: linear :: backward").count(),
+            2,
+            "dW and db only"
+        );
+    }
+
+    #[test]
+    fn errors_become_compile_errors() {
+        let out = expand_str(quote! { struct N { input x: [n]; loss l = sigmod(x); } });
+        assert!(out.starts_with(":: core :: compile_error !"), "{out}");
+    }
+}

@@ -1,0 +1,212 @@
+//! Stage 3, shapes: infer every node's shape from the declared leaf shapes, with the op
+//! table's rules (the same ones the runtime graph checks), on symbolic dims: a dim is a
+//! literal or a name bound at run time, and two dims are equal only if they are provably so.
+
+use crate::ast::{DimExpr, LeafKind, NetworkDef, Stmt};
+use crate::plan::topo_order;
+use crate::validate::{Kind, Model};
+use miniflow_ops::{format_shape, Dim};
+use std::fmt;
+use syn::Error;
+
+/// A dimension known at compile time: a literal, or a name whose size is fed at run time.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SymDim {
+    Fixed(usize),
+    Named(String),
+}
+
+impl fmt::Display for SymDim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SymDim::Fixed(n) => write!(f, "{n}"),
+            SymDim::Named(s) => f.write_str(s),
+        }
+    }
+}
+
+impl Dim for SymDim {
+    fn same_count(a: &[Self], b: &[Self]) -> bool {
+        // Equal products for every binding of the names: same literal product, same names.
+        fn split(s: &[SymDim]) -> (usize, Vec<&str>) {
+            let mut names = Vec::new();
+            let mut product = 1usize;
+            for d in s {
+                match d {
+                    SymDim::Fixed(n) => product = product.saturating_mul(*n),
+                    SymDim::Named(x) => names.push(x.as_str()),
+                }
+            }
+            names.sort_unstable();
+            (product, names)
+        }
+        split(a) == split(b)
+    }
+}
+
+pub type Shape = Vec<SymDim>;
+
+/// The shape of every node, by node index.
+pub fn infer(def: &NetworkDef, model: &Model) -> syn::Result<Vec<Shape>> {
+    let mut shapes: Vec<Shape> = vec![Vec::new(); model.nodes.len()];
+    let mut errors: Option<Error> = None;
+    let mut push = |e: Error| match &mut errors {
+        Some(all) => all.combine(e),
+        None => errors = Some(e),
+    };
+    for (i, stmt) in def.stmts.iter().enumerate() {
+        if let Stmt::Leaf(leaf) = stmt {
+            for d in &leaf.dims {
+                match d {
+                    DimExpr::Fixed(lit) => match lit.base10_parse::<usize>() {
+                        Ok(0) => push(Error::new(
+                            lit.span(),
+                            "a dimension must be at least 1; a zero-sized node holds no values",
+                        )),
+                        Ok(n) => shapes[i].push(SymDim::Fixed(n)),
+                        Err(e) => push(e),
+                    },
+                    DimExpr::Named(name) if leaf.kind == LeafKind::Param => push(Error::new(
+                        name.span(),
+                        format!(
+                            "param `{}` needs a fixed shape, but `{name}` is a named dimension; write its size, e.g. `[13, 10]`",
+                            leaf.name
+                        ),
+                    )),
+                    DimExpr::Named(name) => shapes[i].push(SymDim::Named(name.to_string())),
+                }
+            }
+        }
+    }
+    if let Some(e) = errors {
+        return Err(e);
+    }
+    let order = topo_order(model).unwrap_or_default();
+    for i in order {
+        let Kind::Op {
+            op,
+            args,
+            arg_idents,
+            op_ident,
+        } = &model.nodes[i].kind
+        else {
+            continue;
+        };
+        let arg_shapes: Vec<&[SymDim]> = args.iter().map(|&a| shapes[a].as_slice()).collect();
+        match op.infer_shape(&arg_shapes) {
+            Ok(shape) => shapes[i] = shape,
+            Err(e) => {
+                let names: Vec<String> = arg_idents.iter().map(ToString::to_string).collect();
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                let described: Vec<String> = args
+                    .iter()
+                    .zip(&names)
+                    .map(|(&a, n)| format!("`{n}`: {}", format_shape(&shapes[a])))
+                    .collect();
+                let span = arg_idents.get(e.arg).map_or(op_ident.span(), |a| a.span());
+                return Err(Error::new(
+                    span,
+                    format!(
+                        "shape mismatch in `{}`: {} (here {})",
+                        model.nodes[i].name,
+                        e.message(*op, &names),
+                        described.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    let loss = &model.nodes[model.loss];
+    if !shapes[model.loss].is_empty() {
+        return Err(Error::new(
+            loss.name.span(),
+            format!(
+                "the loss must be a scalar, but `{}` has shape {}; compute it with a loss op such as `mse`",
+                loss.name,
+                format_shape(&shapes[model.loss])
+            ),
+        ));
+    }
+    Ok(shapes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn shapes(tokens: proc_macro2::TokenStream) -> Result<Vec<String>, String> {
+        let def: NetworkDef = syn::parse2(tokens).map_err(|e| e.to_string())?;
+        let model = crate::validate::validate(&def).map_err(|e| e.to_string())?;
+        infer(&def, &model)
+            .map(|s| s.iter().map(|s| format_shape(s)).collect())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn infers_the_two_layer_net() {
+        let s = shapes(quote! { struct N {
+            input X: [batch, 13]; input y: [batch];
+            param W1: [13, 10]; param b1: [10]; param W2: [10, 1]; param b2: [1];
+            l1 = linear(X, W1, b1); s1 = sigmoid(l1); l2 = linear(s1, W2, b2);
+            loss cost = mse(y, l2);
+        }})
+        .unwrap();
+        assert_eq!(s[6], "[batch, 10]");
+        assert_eq!(s[8], "[batch, 1]");
+        assert_eq!(s[9], "[]");
+    }
+
+    #[test]
+    fn linear_inner_dim_mismatch_blames_w() {
+        let e = shapes(quote! { struct N {
+            input X: [batch, 3]; input y: [batch]; param W: [2, 1]; param b: [1];
+            f = linear(X, W, b); loss c = mse(y, f);
+        }})
+        .err()
+        .unwrap();
+        assert!(e.starts_with("shape mismatch in `f`: dimension 0 of `W` is 2, but it must equal dimension 1 of `X`, which is 3"), "{e}");
+    }
+
+    #[test]
+    fn named_dims_are_equal_only_by_name() {
+        let e = shapes(quote! { struct N {
+            input X: [batch, 2]; input y: [rows]; param W: [2, 1]; param b: [1];
+            f = linear(X, W, b); loss c = mse(y, f);
+        }})
+        .err()
+        .unwrap();
+        assert!(e.contains("same number of elements"), "{e}");
+    }
+
+    #[test]
+    fn zero_dims_named_param_dims_and_non_scalar_loss() {
+        let e = shapes(quote! { struct N { input x: [0]; loss l = sigmoid(x); } })
+            .err()
+            .unwrap();
+        assert!(e.starts_with("a dimension must be at least 1"), "{e}");
+        let e = shapes(quote! { struct N { input x: [n]; param w: [n]; loss l = add(x, w); } })
+            .err()
+            .unwrap();
+        assert!(e.starts_with("param `w` needs a fixed shape"), "{e}");
+        let e = shapes(quote! { struct N { input x: [n]; loss l = sigmoid(x); } })
+            .err()
+            .unwrap();
+        assert!(
+            e.starts_with("the loss must be a scalar, but `l` has shape [n]"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn symbolic_counts() {
+        let n = |s: &str| SymDim::Named(s.into());
+        let f = SymDim::Fixed;
+        assert!(SymDim::same_count(&[n("b")], &[n("b"), f(1)]));
+        assert!(SymDim::same_count(
+            &[n("a"), n("b"), f(6)],
+            &[f(2), n("b"), f(3), n("a")]
+        ));
+        assert!(!SymDim::same_count(&[n("b")], &[n("b"), f(2)]));
+    }
+}
