@@ -1,29 +1,11 @@
-use miniflow::ndarray::array;
-use miniflow::Network;
+//! The course's numbers (DESIGN.md section 1), through the `course` example itself, so the
+//! example the README runs and the test can never drift apart.
 
-miniflow::network! {
-    /// The seed's test network.
-    pub struct Course {
-        #[grad] input X: [batch, 2];
-        #[grad] input y: [batch];
-        param W: [2, 1];
-        param b: [1];
-
-        f = linear(X, W, b);
-        output a = sigmoid(f);
-        loss cost = mse(y, a);
-    }
-}
+#[path = "../examples/course.rs"]
+#[allow(dead_code)]
+mod course_example;
 
 #[test]
-fn seed_backprop() {
-    let mut net = Course::new();
-    net.feed("X", &array![[-1., -2.], [-1., -2.]]).unwrap();
-    net.feed("y", &array![1., 2.]).unwrap();
-    net.set_param("W", array![[2.], [3.]].view().into_dyn())
-        .unwrap();
-    net.set_param("b", array![-3.].view().into_dyn()).unwrap();
-    let cost = net.forward_backward().unwrap();
-    assert!((cost - 2.4999498960133932).abs() < 1e-12);
-    println!("{}", net.grad("X").unwrap());
+fn every_course_number_is_reproduced_to_1e_8() {
+    assert_eq!(course_example::run().unwrap(), 0, "numbers differ; see the output above");
 }

@@ -259,6 +259,7 @@ impl Ctx<'_> {
                 }
 
                 fn visit_params(&mut self, f: &mut dyn FnMut(#core::ParamMut<'_, #elem>)) {
+                    let _ = &f; // a network without params never calls it
                     self.__fresh = false;
                     #(#visits)*
                 }
@@ -446,15 +447,15 @@ impl Ctx<'_> {
             quote!(#n => {
                 #core::rt::load(&mut self.#v, value, #n, #decl)?;
                 self.__fed[#k] = true;
+                self.__fresh = false;
+                ::core::result::Result::Ok(())
             })
         });
         quote! {
             match name {
                 #(#arms)*
-                _ => return ::core::result::Result::Err(#core::rt::wrong_kind(self.spec(), name, "an input")),
+                _ => ::core::result::Result::Err(#core::rt::wrong_kind(self.spec(), name, "an input")),
             }
-            self.__fresh = false;
-            ::core::result::Result::Ok(())
         }
     }
 
@@ -462,15 +463,17 @@ impl Ctx<'_> {
         let core = &self.core;
         let arms = self.params().into_iter().map(|i| {
             let (n, v, decl) = (self.name(i), self.value(i), self.dim_specs(i));
-            quote!(#n => #core::rt::load(&mut self.#v, value, #n, #decl)?,)
+            quote!(#n => {
+                #core::rt::load(&mut self.#v, value, #n, #decl)?;
+                self.__fresh = false;
+                ::core::result::Result::Ok(())
+            })
         });
         quote! {
             match name {
                 #(#arms)*
-                _ => return ::core::result::Result::Err(#core::rt::wrong_kind(self.spec(), name, "a param")),
+                _ => ::core::result::Result::Err(#core::rt::wrong_kind(self.spec(), name, "a param")),
             }
-            self.__fresh = false;
-            ::core::result::Result::Ok(())
         }
     }
 

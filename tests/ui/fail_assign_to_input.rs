@@ -1,0 +1,14 @@
+// An input is fed, never computed.
+miniflow::network! {
+    pub struct Net {
+        input X: [batch, 2];
+        input y: [batch];
+        param W: [2, 1];
+        param b: [1];
+        f = linear(X, W, b);
+        y = sigmoid(f);
+        loss cost = mse(y, f);
+    }
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+// A network with no statements.
+miniflow::network! {
+    pub struct Net {}
+}
+
+fn main() {}
