@@ -7,5 +7,9 @@ mod course_example;
 
 #[test]
 fn every_course_number_is_reproduced_to_1e_8() {
-    assert_eq!(course_example::run().unwrap(), 0, "numbers differ; see the output above");
+    assert_eq!(
+        course_example::run().unwrap(),
+        0,
+        "numbers differ; see the output above"
+    );
 }

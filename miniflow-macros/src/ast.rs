@@ -12,7 +12,6 @@
 use proc_macro2::Span;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
-use syn::spanned::Spanned;
 use syn::{bracketed, parenthesized, Attribute, Ident, LitInt, Token, Visibility};
 
 /// A whole `network! { ... }` invocation.
@@ -142,7 +141,7 @@ impl Parse for Stmt {
                 other => Err(syn::Error::new(
                     keyword.span(),
                     format!(
-                        "unknown keyword `{other}`{}; a statement starts with `input`, `param`, `loss`, `output` or a node name",
+                        "unknown keyword `{other}`; a statement starts with `input`, `param`, `loss`, `output` or a node name{}",
                         crate::suggest::did_you_mean(other, ["input", "param", "loss", "output"])
                     ),
                 )),
@@ -159,7 +158,7 @@ impl Parse for Stmt {
 }
 
 /// Separates doc comments from `#[grad]`; anything else is an error.
-fn split_attrs(attrs: Vec<Attribute>) -> syn::Result<(String, Option<Span>)> {
+fn split_attrs(attrs: Vec<Attribute>) -> syn::Result<(String, Option<Attribute>)> {
     let mut docs: Vec<String> = Vec::new();
     let mut grad = None;
     for attr in attrs {
@@ -180,7 +179,7 @@ fn split_attrs(attrs: Vec<Attribute>) -> syn::Result<(String, Option<Span>)> {
             if grad.is_some() {
                 return Err(syn::Error::new_spanned(attr, "duplicate `#[grad]`"));
             }
-            grad = Some(attr.span());
+            grad = Some(attr);
         } else {
             return Err(syn::Error::new_spanned(
                 attr.path(),
@@ -191,10 +190,10 @@ fn split_attrs(attrs: Vec<Attribute>) -> syn::Result<(String, Option<Span>)> {
     Ok((docs.join("\n"), grad))
 }
 
-fn no_grad(grad: Option<Span>, what: &str) -> syn::Result<()> {
+fn no_grad(grad: Option<Attribute>, what: &str) -> syn::Result<()> {
     match grad {
-        Some(span) => Err(syn::Error::new(
-            span,
+        Some(attr) => Err(syn::Error::new_spanned(
+            attr,
             format!("`#[grad]` goes on an input, not on {what}; params and computed nodes get their gradients already"),
         )),
         None => Ok(()),
@@ -204,7 +203,7 @@ fn no_grad(grad: Option<Span>, what: &str) -> syn::Result<()> {
 fn parse_leaf(
     input: ParseStream,
     doc: String,
-    grad: Option<Span>,
+    grad: Option<Attribute>,
     keyword: Ident,
 ) -> syn::Result<Leaf> {
     let kind = if keyword == "input" {
@@ -218,10 +217,10 @@ fn parse_leaf(
     let name: Ident = input.parse()?;
     input.parse::<Token![:]>()?;
     let content;
-    bracketed!(content in input);
+    let brackets = bracketed!(content in input);
     let dims: Punctuated<DimExpr, Token![,]> =
         content.parse_terminated(DimExpr::parse, Token![,])?;
-    input.parse::<Token![;]>()?;
+    semicolon(input, brackets.span.close(), &name)?;
     Ok(Leaf {
         doc,
         kind,
@@ -250,7 +249,7 @@ fn parse_node(input: ParseStream, doc: String, role: Role) -> syn::Result<NodeSt
     let content;
     let parens = parenthesized!(content in input);
     let args: Punctuated<Ident, Token![,]> = content.parse_terminated(parse_arg, Token![,])?;
-    input.parse::<Token![;]>()?;
+    semicolon(input, parens.span.close(), &name)?;
     Ok(NodeStmt {
         doc,
         role,
@@ -259,6 +258,18 @@ fn parse_node(input: ParseStream, doc: String, role: Role) -> syn::Result<NodeSt
         args: args.into_iter().collect(),
         parens: parens.span.join(),
     })
+}
+
+/// The `;` ending the statement `name`, or an error at the statement's last token.
+fn semicolon(input: ParseStream, last: Span, name: &Ident) -> syn::Result<()> {
+    if input.peek(Token![;]) {
+        input.parse::<Token![;]>().map(drop)
+    } else {
+        Err(syn::Error::new(
+            last,
+            format!("expected `;` after the statement defining `{name}`"),
+        ))
+    }
 }
 
 fn parse_arg(input: ParseStream) -> syn::Result<Ident> {

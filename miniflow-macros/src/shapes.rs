@@ -5,7 +5,7 @@
 use crate::ast::{DimExpr, LeafKind, NetworkDef, Stmt};
 use crate::plan::topo_order;
 use crate::validate::{Kind, Model};
-use miniflow_ops::{format_shape, Dim};
+use miniflow_ops::{format_shape, Dim, ShapeErrorKind};
 use std::fmt;
 use syn::Error;
 
@@ -104,13 +104,19 @@ pub fn infer(def: &NetworkDef, model: &Model) -> syn::Result<Vec<Shape>> {
                     .map(|(&a, n)| format!("`{n}`: {}", format_shape(&shapes[a])))
                     .collect();
                 let span = arg_idents.get(e.arg).map_or(op_ident.span(), |a| a.span());
+                // Rank and dim messages name one axis; show every argument's shape beside them.
+                let context = match e.kind {
+                    ShapeErrorKind::Rank { .. } | ShapeErrorKind::Dim { .. } => {
+                        format!(" (here {})", described.join(", "))
+                    }
+                    _ => String::new(),
+                };
                 return Err(Error::new(
                     span,
                     format!(
-                        "shape mismatch in `{}`: {} (here {})",
+                        "shape mismatch in `{}`: {}{context}",
                         model.nodes[i].name,
                         e.message(*op, &names),
-                        described.join(", ")
                     ),
                 ));
             }
@@ -118,8 +124,12 @@ pub fn infer(def: &NetworkDef, model: &Model) -> syn::Result<Vec<Shape>> {
     }
     let loss = &model.nodes[model.loss];
     if !shapes[model.loss].is_empty() {
+        let span = match &loss.kind {
+            Kind::Op { op_ident, .. } => op_ident.span(),
+            Kind::Leaf(_) => loss.name.span(),
+        };
         return Err(Error::new(
-            loss.name.span(),
+            span,
             format!(
                 "the loss must be a scalar, but `{}` has shape {}; compute it with a loss op such as `mse`",
                 loss.name,

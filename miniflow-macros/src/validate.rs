@@ -112,10 +112,17 @@ fn define(def: &NetworkDef) -> syn::Result<BTreeMap<String, usize>> {
             let first: &Stmt = &def.stmts[first];
             let msg = match (first, stmt) {
                 (Stmt::Leaf(leaf), Stmt::Node(_)) => format!(
-                    "cannot assign to `{name}`: it is declared as {} `{}`, which is {}, not computed",
-                    if leaf.keyword == "input" { "an input" } else { "a param" },
-                    name,
-                    if leaf.keyword == "input" { "fed" } else { "trained" },
+                    "cannot assign to `{name}`: it is {}, which is {}, not computed",
+                    if leaf.keyword == "input" {
+                        "an input"
+                    } else {
+                        "a param"
+                    },
+                    if leaf.keyword == "input" {
+                        "fed"
+                    } else {
+                        "trained"
+                    },
                 ),
                 _ => format!("`{name}` is defined more than once; give each node its own name"),
             };
@@ -205,21 +212,25 @@ fn resolve(def: &NetworkDef, index: &BTreeMap<String, usize>) -> syn::Result<Vec
 
 /// Finds the one loss and the outputs.
 fn roles(def: &NetworkDef, nodes: &[Node]) -> syn::Result<(usize, Vec<usize>)> {
-    let mut loss: Option<usize> = None;
+    let mut loss: Option<(usize, proc_macro2::Span)> = None;
     let mut outputs = Vec::new();
     let mut errors = Errors::default();
     for (i, stmt) in def.stmts.iter().enumerate() {
         let Stmt::Node(n) = stmt else { continue };
         match n.role {
             Role::Loss(span) => match loss {
-                Some(first) => errors.push(Error::new(
-                    span,
-                    format!(
-                        "a network has one loss, but `{}` is marked `loss` after `{}`; combine them with `add` and mark the sum `loss`",
-                        n.name, nodes[first].name
-                    ),
-                )),
-                None => loss = Some(i),
+                Some((first, first_span)) => {
+                    let mut e = Error::new(
+                        span,
+                        format!(
+                            "a network has one loss, but `{}` is marked `loss` after `{}`; combine them with `add` and mark the sum `loss`",
+                            n.name, nodes[first].name
+                        ),
+                    );
+                    e.combine(Error::new(first_span, "the first `loss` is here"));
+                    errors.push(e);
+                }
+                None => loss = Some((i, span)),
             },
             Role::Output => outputs.push(i),
             Role::Plain => {}
@@ -227,7 +238,7 @@ fn roles(def: &NetworkDef, nodes: &[Node]) -> syn::Result<(usize, Vec<usize>)> {
     }
     errors.finish()?;
     match loss {
-        Some(loss) => Ok((loss, outputs)),
+        Some((loss, _)) => Ok((loss, outputs)),
         None => Err(Error::new(
             def.name.span(),
             format!(
@@ -297,11 +308,14 @@ fn reachability(model: &Model) -> syn::Result<()> {
             Kind::Op { .. } => "node",
         };
         if !used[i] {
+            let fix = if node.args().is_empty() {
+                "remove it or use it"
+            } else {
+                "remove it, use it, or mark it `output`"
+            };
             errors.push(Error::new(
                 name.span(),
-                format!(
-                    "{what} `{name}` is never used: it reaches neither the loss nor an output; remove it, use it, or mark it `output`"
-                ),
+                format!("{what} `{name}` is never used: it reaches neither the loss nor an output; {fix}"),
             ));
         } else if node.wants_grad() && !feeds_loss[i] {
             let why = if node.is_param() {
@@ -362,7 +376,7 @@ mod tests {
             .err()
             .unwrap();
         assert!(
-            e.starts_with("cannot assign to `x`: it is declared as an input"),
+            e.starts_with("cannot assign to `x`: it is an input, which is fed"),
             "{e}"
         );
         let e = check(quote! { struct N { input x: [1]; a = sigmoid(x); a = sigmoid(x); loss l = sigmoid(a); } })

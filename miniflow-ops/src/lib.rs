@@ -301,7 +301,11 @@ impl<D: Dim> ShapeError<D> {
                 format_shape(expected),
             ),
         };
-        format!("{body}; expected {}", op.signature())
+        match self.kind {
+            // These already say what the rule is.
+            ShapeErrorKind::Count { .. } | ShapeErrorKind::Shape { .. } => body,
+            _ => format!("{body}; expected {}", op.signature()),
+        }
     }
 }
 
