@@ -67,12 +67,17 @@ struct Node<T> {
 #[derive(Clone, Debug, Default)]
 pub struct Graph<T = f64> {
     nodes: Vec<Node<T>>,
+    /// Whether the values are those of the last forward (no value set since).
+    fresh: bool,
 }
 
 impl<T: Scalar> Graph<T> {
     /// An empty graph.
     pub fn new() -> Self {
-        Graph { nodes: Vec::new() }
+        Graph {
+            nodes: Vec::new(),
+            fresh: false,
+        }
     }
 
     /// Adds an input: a leaf whose value is fed (data, weights and biases alike, as in the seed).
@@ -216,6 +221,7 @@ impl<T: Scalar> Graph<T> {
             });
         }
         node.value = Some(value);
+        self.fresh = false;
         Ok(())
     }
 
@@ -308,10 +314,7 @@ impl<T: Scalar> Graph<T> {
     fn cycle_from(&self, start: NodeId, stuck: &[bool]) -> Vec<String> {
         let mut path = vec![start];
         let mut id = start;
-        loop {
-            let Some(&next) = self.nodes[id.0].args.iter().find(|a| stuck[a.0]) else {
-                break;
-            };
+        while let Some(&next) = self.nodes[id.0].args.iter().find(|a| stuck[a.0]) {
             if let Some(pos) = path.iter().position(|&p| p == next) {
                 // Report in data-flow order: each node feeds the next.
                 let mut ids: Vec<NodeId> = path[pos..].iter().rev().copied().collect();
@@ -334,12 +337,14 @@ impl<T: Scalar> Graph<T> {
 
     /// Runs forward over `order` (from [`topological_sort`](Graph::topological_sort)).
     pub fn forward(&mut self, order: &[NodeId]) -> Result<()> {
+        self.fresh = false;
         for &id in order {
             self.check(id)?;
             if let Some(value) = self.compute(id)? {
                 self.nodes[id.0].value = Some(value);
             }
         }
+        self.fresh = true;
         Ok(())
     }
 
@@ -410,8 +415,14 @@ impl<T: Scalar> Graph<T> {
 
     /// Runs backward over `order` from `cost`: every node gets d cost / d node, summed over
     /// its consumers. `cost` must be a scalar computed by the last forward.
+    ///
+    /// Fails with [`Error::BackwardBeforeForward`] if any value was set since the last forward,
+    /// since the stored activations would no longer match the inputs.
     pub fn backward(&mut self, order: &[NodeId], cost: NodeId) -> Result<()> {
         self.check(cost)?;
+        if !self.fresh {
+            return Err(Error::BackwardBeforeForward);
+        }
         let cost_node = &self.nodes[cost.0];
         if !order.contains(&cost) {
             return Err(Error::NoValue {
@@ -568,6 +579,13 @@ impl<T: Scalar> Graph<T> {
             self.check(t)?;
             let node = &mut self.nodes[t.0];
             match (&mut node.value, &node.grad) {
+                (Some(v), Some(g)) if v.shape() != g.shape() => {
+                    return Err(Error::Shape {
+                        node: node.name.clone(),
+                        expected: miniflow_ops::format_shape(g.shape()),
+                        found: v.shape().to_vec(),
+                    })
+                }
                 (Some(v), Some(g)) => v.zip_mut_with(g, |v, &g| *v = *v - lr * g),
                 _ => {
                     return Err(Error::NoGradient {

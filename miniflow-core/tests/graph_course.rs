@@ -654,10 +654,7 @@ fn backward_before_forward_is_an_error() {
     let mut s = seed_graph();
     let order = s.g.topological_sort(seed_feed(&s)).unwrap();
     let err = s.g.backward(&order, s.cost).unwrap_err();
-    assert!(
-        matches!(&err, Error::NoValue { name, .. } if name == "cost"),
-        "{err:?}"
-    );
+    assert_eq!(err, Error::BackwardBeforeForward);
 }
 
 /// Runs the seed network with one leaf's value replaced and returns the error.
@@ -750,11 +747,10 @@ fn integer_looking_inputs_are_floats() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Known bugs (see the report): user-reachable panics. Un-ignore once fixed.
+// Once user-reachable panics; each is now a typed error.
 // ---------------------------------------------------------------------------------------------
 
 #[test]
-#[ignore = "bug: Graph::backward panics in ndarray's matmul when inputs were re-fed with a new batch size since the last forward"]
 fn backward_after_refeed_without_forward_is_an_error_not_a_panic() {
     let mut s = seed_graph();
     let order = s.g.topological_sort(seed_feed(&s)).unwrap();
@@ -772,14 +768,14 @@ fn backward_after_refeed_without_forward_is_an_error_not_a_panic() {
         s.g.backward(&order, s.cost)
     }));
     let r = r.expect("backward panicked instead of returning an error");
-    assert!(
-        r.is_err(),
+    assert_eq!(
+        r,
+        Err(miniflow_core::Error::BackwardBeforeForward),
         "backward used stale forward values of another batch size"
     );
 }
 
 #[test]
-#[ignore = "bug: Graph::sgd_update panics (ndarray broadcast) when a trainable was re-fed with another shape since backward"]
 fn sgd_update_after_reshaping_a_trainable_is_an_error_not_a_panic() {
     let mut s = seed_graph();
     let order = s.g.topological_sort(seed_feed(&s)).unwrap();
