@@ -104,6 +104,50 @@ miniflow::network! {
     }
 }
 
+miniflow::network! {
+    /// A loss that sums scalar nodes, one of them twice and one through a sigmoid: gradients
+    /// flow through 0-d nodes with fan-out.
+    pub struct ScalarSum {
+        #[grad] input x: [batch, 2];
+        input y: [batch];
+        #[grad] input z: [batch, 2];
+        param w: [2, 1];
+        param b: [1];
+        param v: [2, 2];
+        param c: [2];
+
+        p = linear(x, w, b);
+        q = linear(x, v, c);
+        s = sigmoid(q);
+        l1 = mse(y, p);
+        l2 = mse(z, s);
+        t = sigmoid(l2);
+        loss l = add(l1, t, l1);
+    }
+}
+
+miniflow::network! {
+    /// An output off the loss path with its own named dim, a scalar `#[grad]` input, and a
+    /// param used twice by one op (`linear(W, W, b)`).
+    pub struct OffPath {
+        input x: [batch, 2];
+        input y: [batch];
+        input z: [k, 2];
+        #[grad] input s0: [];
+        param W: [2, 2];
+        param b: [2];
+        param v: [2, 1];
+        param c: [1];
+
+        h = linear(W, W, b);
+        p = linear(x, h, b);
+        o = linear(p, v, c);
+        m = mse(y, o);
+        loss l = add(m, s0);
+        output q = linear(z, W, b);
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // A tiny deterministic PRNG (splitmix64): no new dependencies.
 // ---------------------------------------------------------------------------------------
@@ -259,6 +303,11 @@ fn compare_with_graph<N: Network<Elem = f64>>(
     feed_net(net, feed);
     let loss = net.forward().unwrap();
     net.backward().unwrap();
+    // `forward` computes what the loss needs; outputs off that path are computed on demand.
+    for output in spec.outputs {
+        let v = net.evaluate(output).unwrap();
+        assert!(v.iter().all(|x| x.is_finite()), "{}.{output}", spec.name);
+    }
 
     let (mut graph, ids) = Graph::<f64>::from_spec(spec).unwrap();
     assert_eq!(ids.len(), spec.nodes.len());
@@ -622,6 +671,66 @@ fn output_network_matches_finite_differences() {
     let dims = [("batch", 4)];
     let feed = random_feed(net.spec(), &dims, 52);
     assert_eq!(check_finite_differences(&mut net, &feed), 6 + 2 + 2 + 1);
+}
+
+#[test]
+fn scalar_sum_loss_matches_graph() {
+    let mut net = ScalarSum::new();
+    for (seed, batch) in [(71, 4), (72, 1)] {
+        let dims = [("batch", batch)];
+        let feed = random_feed(net.spec(), &dims, seed);
+        let c = compare_with_graph(&mut net, &feed, &dims);
+        assert_eq!(c.grads.len(), 13, "all but y: {:?}", c.grads);
+        // d l / d l1 = 2 (used twice), d l / d t = 1.
+        assert_eq!(net.grad("l1").unwrap()[[]], 2.0);
+        assert_eq!(net.grad("t").unwrap()[[]], 1.0);
+        let l = net.value("l1").unwrap()[[]] * 2.0 + net.value("t").unwrap()[[]];
+        assert!(rel_close(c.loss, l, 1e-15));
+    }
+}
+
+#[test]
+fn scalar_sum_loss_matches_finite_differences() {
+    let mut net = ScalarSum::new();
+    let dims = [("batch", 3)];
+    let feed = random_feed(net.spec(), &dims, 73);
+    // w 2, b 1, v 4, c 2; x 6, z 6.
+    assert_eq!(check_finite_differences(&mut net, &feed), 9 + 12);
+}
+
+#[test]
+fn off_path_output_scalar_input_and_param_twice_in_one_op() {
+    let mut net = OffPath::new();
+    let dims = [("batch", 3), ("k", 5)];
+    let feed = random_feed(net.spec(), &dims, 81);
+    let without_z: Feed = feed.iter().filter(|(n, _)| *n != "z").cloned().collect();
+    feed_net(&mut net, &without_z);
+    // The loss does not need z; the output does.
+    let loss = net.forward_backward().unwrap();
+    assert_eq!(
+        net.evaluate("q").unwrap_err(),
+        Error::MissingFeed {
+            input: "z".into(),
+            needed_by: "q".into()
+        }
+    );
+    let c = compare_with_graph(&mut net, &feed, &dims);
+    assert_eq!(c.loss, loss);
+    assert_eq!(net.value("q").unwrap().shape(), &[5, 2]);
+    // q is off the loss path: no gradient. s0 adds 1 to the loss: gradient 1.
+    assert!(matches!(net.grad("q"), Err(Error::NoGradient { .. })));
+    assert!(!c.grads.contains(&"q"));
+    assert_eq!(net.grad("s0").unwrap()[[]], 1.0);
+    assert_eq!(net.grad("s0").unwrap().shape(), &[] as &[usize]);
+}
+
+#[test]
+fn off_path_matches_finite_differences() {
+    let mut net = OffPath::new();
+    let dims = [("batch", 4), ("k", 2)];
+    let feed = random_feed(net.spec(), &dims, 82);
+    // W 4, b 2, v 2, c 1; s0 1.
+    assert_eq!(check_finite_differences(&mut net, &feed), 9 + 1);
 }
 
 /// The harness itself must be able to fail: a corrupted oracle value is caught.

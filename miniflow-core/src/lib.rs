@@ -5,7 +5,9 @@
 //! calls them directly, in an order fixed at compile time, and [`Graph`] calls them while
 //! walking its nodes at run time.
 
-#![forbid(unsafe_code)]
+// `unsafe` appears once, in `ops::matmul`, to call a CPU-feature-specific copy of a loop after
+// detecting the feature.
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(
     not(test),

@@ -18,6 +18,8 @@ use syn::{bracketed, parenthesized, Attribute, Ident, LitInt, Token, Visibility}
 pub struct NetworkDef {
     /// Attributes on the struct (doc comments among them), passed through.
     pub attrs: Vec<Attribute>,
+    /// The element type from `#[elem(f32)]`; `f64` when absent.
+    pub elem: Ident,
     pub vis: Visibility,
     pub name: Ident,
     pub stmts: Vec<Stmt>,
@@ -97,7 +99,25 @@ pub struct NodeStmt {
 
 impl Parse for NetworkDef {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let attrs = input.call(Attribute::parse_outer)?;
+        let mut attrs = input.call(Attribute::parse_outer)?;
+        let mut elem = None;
+        for attr in &attrs {
+            if attr.path().is_ident("elem") {
+                if elem.is_some() {
+                    return Err(syn::Error::new_spanned(attr, "duplicate `#[elem(...)]`"));
+                }
+                let ty: Ident = attr.parse_args()?;
+                if ty != "f32" && ty != "f64" {
+                    return Err(syn::Error::new_spanned(
+                        &ty,
+                        format!("unsupported element type `{ty}`; use `f32` or `f64`"),
+                    ));
+                }
+                elem = Some(ty);
+            }
+        }
+        attrs.retain(|a| !a.path().is_ident("elem"));
+        let elem = elem.unwrap_or_else(|| Ident::new("f64", Span::call_site()));
         let vis: Visibility = input.parse()?;
         input.parse::<Token![struct]>()?;
         let name: Ident = input.parse()?;
@@ -114,6 +134,7 @@ impl Parse for NetworkDef {
         }
         Ok(NetworkDef {
             attrs,
+            elem,
             vis,
             name,
             stmts,
@@ -310,6 +331,7 @@ mod tests {
         .unwrap();
         assert_eq!(def.name, "Course");
         assert_eq!(def.attrs.len(), 1);
+        assert_eq!(def.elem, "f64");
         assert_eq!(def.stmts.len(), 7);
         let Stmt::Leaf(x) = &def.stmts[0] else {
             panic!("X is a leaf")
@@ -331,6 +353,23 @@ mod tests {
             panic!("cost is a node")
         };
         assert!(matches!(cost.role, Role::Loss(_)));
+    }
+
+    #[test]
+    fn element_type_attribute() {
+        let def =
+            parse(quote! { #[elem(f32)] struct N { input x: [1]; loss l = mse(x, x); } }).unwrap();
+        assert_eq!(def.elem, "f32");
+        assert!(
+            def.attrs.is_empty(),
+            "#[elem] is consumed, not passed through"
+        );
+        let err = parse(quote! { #[elem(i32)] struct N {} }).err().unwrap();
+        assert!(
+            err.to_string()
+                .starts_with("unsupported element type `i32`"),
+            "{err}"
+        );
     }
 
     #[test]

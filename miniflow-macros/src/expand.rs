@@ -41,7 +41,10 @@ pub fn expand(def: &NetworkDef, model: &Model, shapes: &[Shape], plan: &Plan) ->
         plan,
         dims,
         core: quote!(::miniflow::__private::miniflow_core),
-        elem: quote!(f64),
+        elem: {
+            let e = &def.elem;
+            quote!(#e)
+        },
     };
     cx.expand()
 }

@@ -1,8 +1,8 @@
 //! `linear(x, w, b) = x·w + b`, with `x: [m, k]`, `w: [k, n]`, `b: [n]` broadcast over rows.
 
+use super::matmul;
 use super::GradOut;
 use crate::Scalar;
-use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2, Zip};
 
 /// `out = x·w + b`.
@@ -16,7 +16,7 @@ pub fn forward<T: Scalar>(
     for mut row in out.rows_mut() {
         row.assign(&b);
     }
-    general_mat_mul(T::one(), &x, &w, T::one(), &mut out);
+    matmul::nn(T::one(), x, w, T::one(), out);
 }
 
 /// `dx (+)= g·wᵀ`, `dw (+)= xᵀ·g`, `db (+)= Σ_rows g`; pass `None` for a gradient nobody needs.
@@ -34,14 +34,14 @@ pub fn backward<T: Scalar>(
         accumulate,
     }) = dx
     {
-        general_mat_mul(T::one(), &g, &w.t(), beta(accumulate), &mut buf);
+        matmul::nt(T::one(), g, w, beta(accumulate), buf);
     }
     if let Some(GradOut {
         mut buf,
         accumulate,
     }) = dw
     {
-        general_mat_mul(T::one(), &x.t(), &g, beta(accumulate), &mut buf);
+        matmul::tn(T::one(), x, g, beta(accumulate), buf);
     }
     if let Some(GradOut {
         mut buf,

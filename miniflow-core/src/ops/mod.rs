@@ -12,6 +12,7 @@
 
 pub mod add;
 pub mod linear;
+pub mod matmul;
 pub mod mse;
 pub mod sigmoid;
 
