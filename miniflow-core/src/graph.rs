@@ -481,9 +481,10 @@ impl<T: Scalar> Graph<T> {
                 Some(buf) => (buf, true),
                 None => (ArrayD::zeros(shape), false),
             };
-            let out = GradOut {
-                buf: buf.view_mut(),
-                accumulate,
+            let out = if accumulate {
+                GradOut::add(buf.view_mut())
+            } else {
+                GradOut::write(buf.view_mut())
             };
             let r = self.contribute_one(id, op, i, g, out);
             self.nodes[a.0].grad = Some(buf);
@@ -517,7 +518,11 @@ impl<T: Scalar> Graph<T> {
                             .buf
                             .into_dimensionality::<Ix2>()
                             .map_err(|e| internal(node, e))?;
-                        let d = Some(GradOut { buf, accumulate });
+                        let d = Some(GradOut {
+                            buf,
+                            accumulate,
+                            alpha: T::one(),
+                        });
                         if i == 0 {
                             ops::linear::backward(x, w, g, d, None, None);
                         } else {
@@ -535,7 +540,11 @@ impl<T: Scalar> Graph<T> {
                             g,
                             None,
                             None,
-                            Some(GradOut { buf, accumulate }),
+                            Some(GradOut {
+                                buf,
+                                accumulate,
+                                alpha: T::one(),
+                            }),
                         );
                     }
                 }

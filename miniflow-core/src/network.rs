@@ -148,6 +148,20 @@ pub trait Network {
         self.set_input(name, value.view().into_dyn())
     }
 
+    /// One SGD training step on the fed inputs: forward, backward, `value -= lr * grad` for
+    /// every param; returns the loss before the update.
+    ///
+    /// Generated networks fuse the update into the backward pass where the plan allows (the
+    /// param's value is not read after its gradient is made): such a param is updated by
+    /// `value += -lr · contribution` as each contribution is computed, and its gradient
+    /// buffer is left as it was. [`grad`](Network::grad) of such a param after `sgd_step`
+    /// is therefore not this step's gradient; call [`backward`](Network::backward) for that.
+    fn sgd_step(&mut self, lr: Self::Elem) -> Result<Self::Elem> {
+        let loss = self.forward_backward()?;
+        crate::optim::sgd(self, lr);
+        Ok(loss)
+    }
+
     /// [`forward`](Network::forward) then [`backward`](Network::backward); returns the loss.
     fn forward_backward(&mut self) -> Result<Self::Elem> {
         let loss = self.forward()?;

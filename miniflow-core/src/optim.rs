@@ -1,7 +1,7 @@
 //! Optimizers over any [`Network`].
 
 use crate::{Network, Scalar};
-use ndarray::Zip;
+use ndarray::{ArrayView, ArrayViewMut, Dimension, Zip};
 
 /// Updates a network's params from their gradients. Written once, works for every network.
 pub trait Optimizer<T: Scalar> {
@@ -38,9 +38,16 @@ impl<T: Scalar> Optimizer<T> for Sgd<T> {
 
 /// The course's `sgd_update`: `value -= lr * grad` for every param of `net`.
 pub fn sgd<N: Network + ?Sized>(net: &mut N, lr: N::Elem) {
-    net.visit_params(&mut |p| {
-        Zip::from(p.value)
-            .and(&p.grad)
-            .for_each(|v, &g| *v = *v - lr * g);
-    });
+    net.visit_params(&mut |p| sgd_update(p.value, p.grad, lr));
+}
+
+/// `value -= lr * grad` for one array (shapes must match).
+pub fn sgd_update<T: Scalar, D: Dimension>(
+    value: ArrayViewMut<'_, T, D>,
+    grad: ArrayView<'_, T, D>,
+    lr: T,
+) {
+    Zip::from(value)
+        .and(&grad)
+        .for_each(|v, &g| *v = *v - lr * g);
 }

@@ -151,7 +151,8 @@ impl Ctx<'_> {
             .chain(&self.plan.outputs)
             .map(|f| self.forward_fn(f));
         let forward_loss = format_ident!("__forward_{}", loss);
-        let backward_body = self.backward_body();
+        let backward_body = self.backward_body(false);
+        let backward_sgd_body = self.backward_body(true);
         let spec = self.spec();
         let set_input = self.set_input();
         let set_param = self.set_param();
@@ -205,6 +206,10 @@ impl Ctx<'_> {
                 fn __backward(&mut self) {
                     #backward_body
                 }
+
+                fn __backward_sgd(&mut self, lr: #elem) {
+                    #backward_sgd_body
+                }
             }
 
             impl ::core::default::Default for #name {
@@ -241,6 +246,13 @@ impl Ctx<'_> {
                     }
                     self.__backward();
                     ::core::result::Result::Ok(())
+                }
+
+                fn sgd_step(&mut self, lr: #elem) -> #core::Result<#elem> {
+                    let loss = #core::Network::forward(self)?;
+                    self.__backward_sgd(lr);
+                    self.__fresh = false;
+                    ::core::result::Result::Ok(loss)
                 }
 
                 fn evaluate(&mut self, name: &str) -> #core::Result<#core::ndarray::ArrayViewD<'_, #elem>> {
@@ -352,11 +364,13 @@ impl Ctx<'_> {
         }
     }
 
-    fn backward_body(&self) -> TokenStream {
+    /// The backward pass. With `sgd`, a local `lr` is in scope and params the plan allows
+    /// are updated as their contributions are made; the rest get `value -= lr·grad` at the end.
+    fn backward_body(&self, sgd: bool) -> TokenStream {
         let core = &self.core;
         let loss = self.plan.loss.target;
         if !self.plan.has_grad[loss] {
-            return quote!();
+            return quote!(let _ = self;);
         }
         // Params' gradient buffers have fixed shapes from `new`; the rest follow their values.
         let sizes = self
@@ -368,32 +382,68 @@ impl Ctx<'_> {
                 quote!(#core::rt::ensure(&mut self.#g, self.#v.raw_dim());)
             });
         let seed = self.grad(loss);
-        let calls = self.plan.backward.iter().map(|c| self.backward_call(c));
+        let schedule = if sgd {
+            &self.plan.training
+        } else {
+            &self.plan.backward
+        };
+        let calls = schedule.iter().map(|c| self.backward_call(c, sgd));
+        let updates = self
+            .params()
+            .into_iter()
+            .filter(|&p| sgd && !self.plan.sgd_in_place[p])
+            .map(|p| {
+                let (v, g) = (self.value(p), self.grad(p));
+                quote!(#core::optim::sgd_update(self.#v.view_mut(), self.#g.view(), lr);)
+            });
         quote! {
             #(#sizes)*
             self.#seed.fill(1.0);
             #(#calls)*
+            #(#updates)*
         }
     }
 
-    /// The kernel call adding node `c.node`'s contribution to its argument's gradient.
-    fn backward_call(&self, c: &Contribution) -> TokenStream {
+    /// Where contribution `c` goes: a gradient buffer, or with `sgd` straight into a param.
+    fn grad_out(&self, c: &Contribution, sgd: bool) -> TokenStream {
+        let core = &self.core;
+        if sgd && self.plan.sgd_in_place[c.target] {
+            let v = self.value(c.target);
+            return quote!(#core::ops::GradOut::add_scaled(self.#v.view_mut(), -lr));
+        }
+        let g = self.grad(c.target);
+        if c.accumulate {
+            quote!(#core::ops::GradOut::add(self.#g.view_mut()))
+        } else {
+            quote!(#core::ops::GradOut::write(self.#g.view_mut()))
+        }
+    }
+
+    /// The kernel call making contribution `c`.
+    fn backward_call(&self, c: &Contribution, sgd: bool) -> TokenStream {
         let core = &self.core;
         let (op, args) = self.op_of(c.node);
         let a: Vec<Ident> = args.iter().map(|&a| self.value(a)).collect();
         let (out, g) = (self.value(c.node), self.grad(c.node));
-        let target = self.grad(c.target);
-        let acc = c.accumulate;
-        let d = quote!(#core::ops::GradOut { buf: self.#target.view_mut(), accumulate: #acc });
+        let d = self.grad_out(c, sgd);
         let none = quote!(::core::option::Option::None);
         let some = quote!(::core::option::Option::Some(#d));
         match op {
+            Op::Linear if c.through_sigmoid.is_some() => {
+                let (s, w) = (&a[0], &a[1]);
+                quote!(#core::ops::linear::backward_through_sigmoid(self.#s.view(), self.#w.view(), self.#g.view(), #d);)
+            }
             Op::Linear => {
                 let (x, w) = (&a[0], &a[1]);
-                let mut outs = [none.clone(), none.clone(), none];
-                outs[c.arg_pos] = some;
-                let [dx, dw, db] = outs;
-                quote!(#core::ops::linear::backward(self.#x.view(), self.#w.view(), self.#g.view(), #dx, #dw, #db);)
+                match c.arg_pos {
+                    0 => {
+                        quote!(#core::ops::linear::backward_x(self.#w.view(), self.#g.view(), #d);)
+                    }
+                    1 => {
+                        quote!(#core::ops::linear::backward_w(self.#x.view(), self.#g.view(), #d);)
+                    }
+                    _ => quote!(#core::ops::linear::backward_b(self.#g.view(), #d);),
+                }
             }
             Op::Sigmoid => {
                 quote!(#core::ops::sigmoid::backward(self.#out.view(), self.#g.view(), #d);)

@@ -3,7 +3,8 @@
 //! gradient written and later ones added, and no gradient that reaches neither a param nor a
 //! `#[grad]` input.
 
-use crate::validate::{ancestors, Model};
+use crate::validate::{ancestors, Kind, Model};
+use miniflow_ops::Op;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -67,10 +68,15 @@ pub struct Forward {
 pub struct Contribution {
     pub node: usize,
     pub arg_pos: usize,
-    /// The argument node receiving the gradient.
+    /// The node receiving the gradient: the argument, or with `through_sigmoid` the
+    /// sigmoid's own argument.
     pub target: usize,
     /// `false` for the first contribution to `target` (overwrite), `true` after.
     pub accumulate: bool,
+    /// `Some(s)`: `node` is a linear whose argument 0 is `s = sigmoid(target)`, used nowhere
+    /// else; the sigmoid's derivative is fused into this contribution and `s` gets no
+    /// gradient buffer.
+    pub through_sigmoid: Option<usize>,
 }
 
 pub struct Plan {
@@ -78,10 +84,33 @@ pub struct Plan {
     pub order: Vec<usize>,
     pub loss: Forward,
     pub outputs: Vec<Forward>,
-    /// Contributions in the order backward makes them.
+    /// Contributions in the order `backward` makes them: every gradient on the path is
+    /// stored, so any can be read by name.
     pub backward: Vec<Contribution>,
-    /// Which nodes get a gradient buffer.
+    /// The schedule of a training step (`sgd_step`): like `backward`, but a sigmoid used only
+    /// by a linear is folded into that linear's contribution and stores no gradient.
+    pub training: Vec<Contribution>,
+    /// Which nodes' gradients are computed (on a path from a param or `#[grad]` input to
+    /// the loss).
     pub has_grad: Vec<bool>,
+    /// Params an SGD step can update inside the backward pass (`value += -lr·contribution`
+    /// as each contribution is made), because no later step reads their value.
+    pub sgd_in_place: Vec<bool>,
+}
+
+/// The nodes whose values the backward kernel of contribution `c` reads.
+fn reads(model: &Model, c: &Contribution) -> Vec<usize> {
+    let Kind::Op { op, args, .. } = &model.nodes[c.node].kind else {
+        return Vec::new();
+    };
+    match (op, c.arg_pos) {
+        (Op::Linear, 0) => vec![args[1]],
+        (Op::Linear, 1) => vec![args[0]],
+        (Op::Linear, _) => Vec::new(),
+        (Op::Sigmoid, _) => vec![c.node],
+        (Op::Mse, _) => args.clone(),
+        (Op::Add, _) => Vec::new(),
+    }
 }
 
 pub fn plan(model: &Model) -> Plan {
@@ -114,30 +143,81 @@ pub fn plan(model: &Model) -> Plan {
         .map(|i| feeds_loss[i] && from_grad_leaf[i])
         .collect();
 
-    let mut written = vec![false; model.nodes.len()];
-    let mut backward = Vec::new();
-    for &i in order.iter().rev() {
-        if !has_grad[i] {
-            continue;
+    // Uses of each node as an argument, as (consumer, position).
+    let mut uses: Vec<Vec<(usize, usize)>> = vec![Vec::new(); model.nodes.len()];
+    for (i, node) in model.nodes.iter().enumerate() {
+        for (pos, &a) in node.args().iter().enumerate() {
+            uses[a].push((i, pos));
         }
-        for (arg_pos, &a) in model.nodes[i].args().iter().enumerate() {
-            if has_grad[a] {
-                backward.push(Contribution {
+    }
+    let op = |i: usize| match &model.nodes[i].kind {
+        Kind::Op { op, .. } => Some(*op),
+        Kind::Leaf(_) => None,
+    };
+    // s = sigmoid(l) folds into the linear consuming it when each has exactly one use.
+    let fused: Vec<bool> = (0..model.nodes.len())
+        .map(|s| {
+            op(s) == Some(Op::Sigmoid)
+                && s != model.loss
+                && has_grad[s]
+                && matches!(uses[s].as_slice(), [(c, 0)] if op(*c) == Some(Op::Linear))
+                && has_grad[model.nodes[s].args()[0]]
+                && uses[model.nodes[s].args()[0]].len() == 1
+        })
+        .collect();
+
+    let schedule = |fused: &[bool]| {
+        let mut written = vec![false; model.nodes.len()];
+        let mut steps = Vec::new();
+        for &i in order.iter().rev() {
+            if !has_grad[i] || fused[i] {
+                continue;
+            }
+            for (arg_pos, &a) in model.nodes[i].args().iter().enumerate() {
+                if !has_grad[a] {
+                    continue;
+                }
+                let (target, through_sigmoid) = if fused[a] {
+                    (model.nodes[a].args()[0], Some(a))
+                } else {
+                    (a, None)
+                };
+                steps.push(Contribution {
                     node: i,
                     arg_pos,
-                    target: a,
-                    accumulate: std::mem::replace(&mut written[a], true),
+                    target,
+                    accumulate: std::mem::replace(&mut written[target], true),
+                    through_sigmoid,
                 });
             }
         }
-    }
+        steps
+    };
+    let backward = schedule(&vec![false; model.nodes.len()]);
+    let training = schedule(&fused);
+
+    let sgd_in_place = (0..model.nodes.len())
+        .map(|p| {
+            model.nodes[p].is_param()
+                && training
+                    .iter()
+                    .position(|c| c.target == p)
+                    .is_some_and(|first| {
+                        training[first..]
+                            .iter()
+                            .all(|c| !reads(model, c).contains(&p))
+                    })
+        })
+        .collect();
 
     Plan {
         loss: forward(model.loss),
         outputs: model.outputs.iter().map(|&o| forward(o)).collect(),
         order,
         backward,
+        training,
         has_grad,
+        sgd_in_place,
     }
 }
 
@@ -181,7 +261,7 @@ mod tests {
                 .collect()
         };
         // h feeds s and t: t's contribution (later in forward order) comes first, written;
-        // s's is added.
+        // s's is added. (s has one use, but h has two, so s is not fused.)
         assert_eq!(by_target(6), vec![(8, false), (7, true)]);
         assert_eq!(by_target(2), vec![(6, false)]);
         assert!(p.backward.iter().all(|c| c.target != 0 && c.target != 1));
@@ -218,8 +298,51 @@ mod tests {
                 node: 2,
                 arg_pos: 1,
                 target: 0,
-                accumulate: false
+                accumulate: false,
+                through_sigmoid: None,
             }]
         );
+    }
+
+    #[test]
+    fn sigmoid_folds_into_the_linear_consuming_it() {
+        let m = model(quote! { struct N {
+            input x: [n, 13]; input y: [n]; param w1: [13, 10]; param b1: [10];
+            param w2: [10, 1]; param b2: [1];
+            l1 = linear(x, w1, b1); s1 = sigmoid(l1); l2 = linear(s1, w2, b2);
+            loss c = mse(y, l2);
+        }});
+        let p = plan(&m);
+        let into_l1: Vec<&Contribution> = p.training.iter().filter(|c| c.target == 6).collect();
+        assert_eq!(into_l1.len(), 1);
+        assert_eq!(into_l1[0].node, 8);
+        assert_eq!(into_l1[0].through_sigmoid, Some(7));
+        assert!(
+            p.training.iter().all(|c| c.node != 7 && c.target != 7),
+            "no sigmoid step"
+        );
+        // The plain backward keeps every gradient readable.
+        assert!(p.backward.iter().any(|c| c.node == 7 && c.target == 6));
+        assert!(p.backward.iter().all(|c| c.through_sigmoid.is_none()));
+        // Every param's value is read only before its own contributions.
+        assert!([2, 3, 4, 5].iter().all(|&i| p.sgd_in_place[i]));
+    }
+
+    #[test]
+    fn a_param_read_after_its_update_is_not_updated_in_place() {
+        // In linear(w, w, b) the dw contribution reads w (as x) after dx has updated it.
+        let m = model(quote! { struct N {
+            input y: [2, 2]; param w: [2, 2]; param b: [2];
+            o = linear(w, w, b); loss c = mse(y, o);
+        }});
+        let p = plan(&m);
+        assert!(!p.sgd_in_place[1]);
+        assert!(p.sgd_in_place[2], "b is never read by backward");
+        // Used by two linears, w is still safe: each dx reading it precedes its updates.
+        let m = model(quote! { struct N {
+            input x: [n, 2]; input y: [n, 2]; param w: [2, 2]; param b: [2];
+            h = linear(x, w, b); o = linear(h, w, b); loss c = mse(y, o);
+        }});
+        assert!(plan(&m).sgd_in_place[2]);
     }
 }

@@ -1,9 +1,8 @@
 //! `linear(x, w, b) = x·w + b`, with `x: [m, k]`, `w: [k, n]`, `b: [n]` broadcast over rows.
 
-use super::matmul;
-use super::GradOut;
+use super::{matmul, sigmoid, GradOut};
 use crate::Scalar;
-use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2, Zip};
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2, Ix1, Ix2, Zip};
 
 /// `out = x·w + b`.
 pub fn forward<T: Scalar>(
@@ -12,7 +11,7 @@ pub fn forward<T: Scalar>(
     b: ArrayView1<'_, T>,
     mut out: ArrayViewMut2<'_, T>,
 ) {
-    // The bias goes in first so the product accumulates onto it: one pass over `out`.
+    // The bias goes in first and the product accumulates onto it: no separate bias pass.
     for mut row in out.rows_mut() {
         row.assign(&b);
     }
@@ -24,35 +23,62 @@ pub fn backward<T: Scalar>(
     x: ArrayView2<'_, T>,
     w: ArrayView2<'_, T>,
     g: ArrayView2<'_, T>,
-    dx: Option<GradOut<'_, T, ndarray::Ix2>>,
-    dw: Option<GradOut<'_, T, ndarray::Ix2>>,
-    db: Option<GradOut<'_, T, ndarray::Ix1>>,
+    dx: Option<GradOut<'_, T, Ix2>>,
+    dw: Option<GradOut<'_, T, Ix2>>,
+    db: Option<GradOut<'_, T, Ix1>>,
 ) {
-    let beta = |acc: bool| if acc { T::one() } else { T::zero() };
-    if let Some(GradOut {
+    if let Some(dx) = dx {
+        backward_x(w, g.view(), dx);
+    }
+    if let Some(dw) = dw {
+        backward_w(x, g.view(), dw);
+    }
+    if let Some(db) = db {
+        backward_b(g, db);
+    }
+}
+
+/// `dx (+)= g·wᵀ`.
+pub fn backward_x<T: Scalar>(w: ArrayView2<'_, T>, g: ArrayView2<'_, T>, dx: GradOut<'_, T, Ix2>) {
+    let beta = dx.beta();
+    matmul::nt(dx.alpha, g, w, beta, dx.buf);
+}
+
+/// `dw (+)= xᵀ·g`.
+pub fn backward_w<T: Scalar>(x: ArrayView2<'_, T>, g: ArrayView2<'_, T>, dw: GradOut<'_, T, Ix2>) {
+    let beta = dw.beta();
+    matmul::tn(dw.alpha, x, g, beta, dw.buf);
+}
+
+/// `db (+)= Σ_rows g`.
+pub fn backward_b<T: Scalar>(g: ArrayView2<'_, T>, db: GradOut<'_, T, Ix1>) {
+    let GradOut {
         mut buf,
         accumulate,
-    }) = dx
-    {
-        matmul::nt(T::one(), g, w, beta(accumulate), buf);
+        alpha,
+    } = db;
+    if !accumulate {
+        buf.fill(T::zero());
     }
-    if let Some(GradOut {
-        mut buf,
-        accumulate,
-    }) = dw
-    {
-        matmul::tn(T::one(), x, g, beta(accumulate), buf);
+    for row in g.rows() {
+        Zip::from(&mut buf)
+            .and(&row)
+            .for_each(|d, &g| *d = *d + alpha * g);
     }
-    if let Some(GradOut {
-        mut buf,
-        accumulate,
-    }) = db
-    {
-        if !accumulate {
-            buf.fill(T::zero());
-        }
-        for row in g.rows() {
-            Zip::from(&mut buf).and(&row).for_each(|d, &g| *d = *d + g);
-        }
-    }
+}
+
+/// The gradient of `linear(s, w, b)` with respect to `l`, where `s = sigmoid(l)` feeds only
+/// this linear: `dl = s (1 - s) ⊙ (g·wᵀ)`, written straight into `dl` without storing the
+/// gradient of `s`. `dl` must be a first contribution (`accumulate == false`).
+pub fn backward_through_sigmoid<T: Scalar>(
+    s: ArrayView2<'_, T>,
+    w: ArrayView2<'_, T>,
+    g: ArrayView2<'_, T>,
+    dl: GradOut<'_, T, Ix2>,
+) {
+    let GradOut { mut buf, alpha, .. } = dl;
+    matmul::nt(alpha, g, w, T::zero(), buf.view_mut());
+    Zip::from(&mut buf)
+        .and(&s)
+        .for_each(|d, &s| *d = *d * sigmoid::derivative(s));
 }

@@ -17,15 +17,20 @@ pub mod mse;
 pub mod sigmoid;
 
 use crate::Scalar;
-use ndarray::{ArrayViewMut, Dimension, Zip};
+use ndarray::{ArrayView, ArrayViewMut, Dimension, Zip};
 
-/// A gradient buffer a backward kernel writes into, and whether it overwrites or accumulates.
+/// Where a backward kernel puts its contribution `c`: `buf = alpha·c` (overwrite: the first
+/// contribution to a gradient) or `buf += alpha·c` (a later one). `alpha` is 1 for gradients;
+/// a fused SGD step passes the param's value as `buf` and `-lr` as `alpha`, so the update
+/// happens inside the backward pass and the gradient is never stored.
 #[derive(Debug)]
 pub struct GradOut<'a, T, D: Dimension> {
     /// The buffer, shaped like the input it is the gradient of.
     pub buf: ArrayViewMut<'a, T, D>,
-    /// `false`: overwrite (the first contribution); `true`: add to what is there.
+    /// `false`: overwrite; `true`: add to what is there.
     pub accumulate: bool,
+    /// The factor applied to the contribution.
+    pub alpha: T,
 }
 
 impl<'a, T: Scalar, D: Dimension> GradOut<'a, T, D> {
@@ -34,6 +39,7 @@ impl<'a, T: Scalar, D: Dimension> GradOut<'a, T, D> {
         GradOut {
             buf,
             accumulate: false,
+            alpha: T::one(),
         }
     }
 
@@ -42,39 +48,56 @@ impl<'a, T: Scalar, D: Dimension> GradOut<'a, T, D> {
         GradOut {
             buf,
             accumulate: true,
+            alpha: T::one(),
         }
     }
 
-    /// Stores `f(i)` for each element, in the buffer's logical order zipped with `src`.
-    pub(crate) fn zip_with<E: Dimension>(
-        mut self,
-        src: ndarray::ArrayView<'_, T, E>,
-        f: impl Fn(T) -> T,
-    ) {
-        // Same shape: one fused pass. Different shapes of one size (mse's (m,) vs (m,1)):
-        // pair elements in logical order, as the seed's reshape does.
+    /// Add `alpha` times the contribution to `buf` (`alpha = -lr` on a param: an SGD step).
+    pub fn add_scaled(buf: ArrayViewMut<'a, T, D>, alpha: T) -> Self {
+        GradOut {
+            buf,
+            accumulate: true,
+            alpha,
+        }
+    }
+
+    /// `beta` for a GEMM writing this output: 0 to overwrite, 1 to accumulate.
+    pub(crate) fn beta(&self) -> T {
+        if self.accumulate {
+            T::one()
+        } else {
+            T::zero()
+        }
+    }
+
+    /// Stores `f(s)` for each element `s` of `src`, paired in logical order (same shape, or
+    /// as mse pairs a (m,) with a (m,1)).
+    pub(crate) fn zip_with<E: Dimension>(self, src: ArrayView<'_, T, E>, f: impl Fn(T) -> T) {
+        let GradOut {
+            mut buf,
+            accumulate,
+            alpha,
+        } = self;
         if let Some(src) = src
             .view()
             .into_dimensionality::<D>()
             .ok()
-            .filter(|s| s.shape() == self.buf.shape())
+            .filter(|s| s.shape() == buf.shape())
         {
-            let z = Zip::from(&mut self.buf).and(&src);
-            if self.accumulate {
-                z.for_each(|d, &s| *d = *d + f(s));
+            let z = Zip::from(&mut buf).and(&src);
+            if accumulate {
+                z.for_each(|d, &s| *d = *d + alpha * f(s));
             } else {
-                z.for_each(|d, &s| *d = f(s));
+                z.for_each(|d, &s| *d = alpha * f(s));
             }
-        } else if self.accumulate {
-            self.buf
-                .iter_mut()
+        } else if accumulate {
+            buf.iter_mut()
                 .zip(src.iter())
-                .for_each(|(d, &s)| *d = *d + f(s));
+                .for_each(|(d, &s)| *d = *d + alpha * f(s));
         } else {
-            self.buf
-                .iter_mut()
+            buf.iter_mut()
                 .zip(src.iter())
-                .for_each(|(d, &s)| *d = f(s));
+                .for_each(|(d, &s)| *d = alpha * f(s));
         }
     }
 }

@@ -32,27 +32,30 @@ pub fn backward<T: Scalar, D: Dimension, E: Dimension>(
 ) {
     let k = T::from_f64(2.0) / T::from_f64(y.len() as f64) * g;
     if let Some(dy) = dy {
-        let GradOut {
-            mut buf,
-            accumulate,
-        } = dy;
-        let it = buf.iter_mut().zip(y.iter().zip(a.iter()));
-        if accumulate {
-            it.for_each(|(d, (&y, &a))| *d = *d + k * (y - a));
-        } else {
-            it.for_each(|(d, (&y, &a))| *d = k * (y - a));
-        }
+        put(dy, y.view(), a.view(), k);
     }
     if let Some(da) = da {
-        let GradOut {
-            mut buf,
-            accumulate,
-        } = da;
-        let it = buf.iter_mut().zip(y.iter().zip(a.iter()));
-        if accumulate {
-            it.for_each(|(d, (&y, &a))| *d = *d - k * (y - a));
-        } else {
-            it.for_each(|(d, (&y, &a))| *d = -k * (y - a));
-        }
+        put(da, y, a, -k);
+    }
+}
+
+/// `out (+)= alpha·k (y - a)`, pairing elements in logical order.
+fn put<T: Scalar, D: Dimension, E: Dimension, F: Dimension>(
+    out: GradOut<'_, T, F>,
+    y: ArrayView<'_, T, D>,
+    a: ArrayView<'_, T, E>,
+    k: T,
+) {
+    let GradOut {
+        mut buf,
+        accumulate,
+        alpha,
+    } = out;
+    let k = alpha * k;
+    let it = buf.iter_mut().zip(y.iter().zip(a.iter()));
+    if accumulate {
+        it.for_each(|(d, (&y, &a))| *d = *d + k * (y - a));
+    } else {
+        it.for_each(|(d, (&y, &a))| *d = k * (y - a));
     }
 }

@@ -15,6 +15,12 @@ pub fn sigmoid<T: Scalar>(x: T) -> T {
     }
 }
 
+/// The derivative of the sigmoid, from its output `s`: `s (1 - s)`.
+#[inline]
+pub fn derivative<T: Scalar>(s: T) -> T {
+    s * (T::one() - s)
+}
+
 /// `out = sigmoid(x)`.
 pub fn forward<T: Scalar, D: Dimension>(x: ArrayView<'_, T, D>, out: ArrayViewMut<'_, T, D>) {
     Zip::from(out).and(&x).for_each(|o, &x| *o = sigmoid(x));
@@ -29,11 +35,12 @@ pub fn backward<T: Scalar, D: Dimension>(
     let GradOut {
         mut buf,
         accumulate,
+        alpha,
     } = dx;
     let z = Zip::from(&mut buf).and(&s).and(&g);
     if accumulate {
-        z.for_each(|d, &s, &g| *d = *d + s * (T::one() - s) * g);
+        z.for_each(|d, &s, &g| *d = *d + alpha * derivative(s) * g);
     } else {
-        z.for_each(|d, &s, &g| *d = s * (T::one() - s) * g);
+        z.for_each(|d, &s, &g| *d = alpha * derivative(s) * g);
     }
 }
