@@ -68,7 +68,9 @@ miniflow::network! {
 fn values(seed: u64, shape: &[usize]) -> ArrayD<f64> {
     let mut state = seed;
     Array::from_shape_fn(IxDyn(shape), |_| {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
     })
 }
@@ -83,7 +85,10 @@ fn params(net: &impl Network<Elem = f64>) -> Vec<(String, ArrayD<f64>)> {
 }
 
 /// Runs `steps` fused and unfused steps from the same start and compares every param.
-fn fused_equals_unfused<N: Network<Elem = f64> + Default>(feeds: &[(&str, &[usize])], steps: usize) {
+fn fused_equals_unfused<N: Network<Elem = f64> + Default>(
+    feeds: &[(&str, &[usize])],
+    steps: usize,
+) {
     let (mut fused, mut plain) = (N::default(), N::default());
     for (k, node) in fused.spec().nodes.iter().enumerate() {
         if node.kind == miniflow::NodeKind::Param {
@@ -109,10 +114,16 @@ fn fused_equals_unfused<N: Network<Elem = f64> + Default>(feeds: &[(&str, &[usiz
         let lf = fused.sgd_step(0.1).unwrap();
         let lp = plain.forward_backward().unwrap();
         miniflow::sgd(&mut plain, 0.1);
-        assert!((lf - lp).abs() <= 1e-12 * lp.abs().max(1.0), "loss {lf} vs {lp}");
+        assert!(
+            (lf - lp).abs() <= 1e-12 * lp.abs().max(1.0),
+            "loss {lf} vs {lp}"
+        );
         for ((name, a), (_, b)) in params(&fused).iter().zip(params(&plain)) {
             let worst = (a - &b).iter().fold(0.0f64, |m, d| m.max(d.abs()));
-            assert!(worst <= 1e-12, "{name} after step {step}: differs by {worst}");
+            assert!(
+                worst <= 1e-12,
+                "{name} after step {step}: differs by {worst}"
+            );
         }
     }
     // The steps must have moved the params, or the comparison proves nothing.

@@ -1,0 +1,163 @@
+//! A steady-state training step allocates nothing: counted with a counting global allocator
+//! (a test of counts, not of time). Each test runs alone in this binary's allocator, so the
+//! counters are read inside one thread with nothing else running.
+
+use miniflow::ndarray::{Array1, Array2};
+use miniflow::{Network, Optimizer, Sgd};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+/// Counts allocations made by the current thread (the test's), so the harness's own threads
+/// do not disturb the count.
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: delegates every call to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_during(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+miniflow::network! {
+    /// The seed's network.
+    struct Course {
+        input X: [batch, 2];
+        input y: [batch];
+        param W: [2, 1];
+        param b: [1];
+        f = linear(X, W, b);
+        a = sigmoid(f);
+        loss cost = mse(y, a);
+    }
+}
+
+miniflow::network! {
+    /// The course's nn.py network, 13 -> 10 -> 1.
+    struct TwoLayer {
+        input X: [batch, 13];
+        input y: [batch];
+        param W1: [13, 10];
+        param b1: [10];
+        param W2: [10, 1];
+        param b2: [1];
+        l1 = linear(X, W1, b1);
+        s1 = sigmoid(l1);
+        l2 = linear(s1, W2, b2);
+        loss cost = mse(y, l2);
+    }
+}
+
+miniflow::network! {
+    /// The same in f32.
+    #[elem(f32)]
+    struct TwoLayer32 {
+        input X: [batch, 13];
+        input y: [batch];
+        param W1: [13, 10];
+        param b1: [10];
+        param W2: [10, 1];
+        param b2: [1];
+        l1 = linear(X, W1, b1);
+        s1 = sigmoid(l1);
+        l2 = linear(s1, W2, b2);
+        loss cost = mse(y, l2);
+    }
+}
+
+fn batch<T: miniflow::Scalar>(rows: usize, cols: usize) -> (Array2<T>, Array1<T>) {
+    let x = Array2::from_shape_fn((rows, cols), |(i, j)| {
+        T::from_f64(((i * cols + j) as f64 * 0.1).sin())
+    });
+    let y = Array1::from_shape_fn(rows, |i| T::from_f64(i as f64 * 0.5));
+    (x, y)
+}
+
+/// Steps at one batch size allocate only on the first step; a new batch size reallocates on
+/// its first step only.
+fn steady_state_is_allocation_free<N: Network + Default>(cols: usize) {
+    let mut net = N::default();
+    let lr = <N::Elem as miniflow::Scalar>::from_f64(1e-2);
+    let (x, y) = batch::<N::Elem>(11, cols);
+    let (x5, y5) = batch::<N::Elem>(5, cols);
+    let step = |net: &mut N, x: &Array2<N::Elem>, y: &Array1<N::Elem>| {
+        net.feed("X", x).unwrap();
+        net.feed("y", y).unwrap();
+        net.sgd_step(lr).unwrap();
+    };
+
+    let first = allocations_during(|| step(&mut net, &x, &y));
+    assert!(first > 0, "the first step sizes the buffers");
+    let steady = allocations_during(|| (0..50).for_each(|_| step(&mut net, &x, &y)));
+    assert_eq!(
+        steady, 0,
+        "50 steady-state fused steps allocated {steady} times"
+    );
+
+    // The generic path (forward, backward, any optimizer) is allocation-free too.
+    let mut sgd = Sgd::new(lr);
+    let generic = allocations_during(|| {
+        for _ in 0..50 {
+            net.feed("X", &x).unwrap();
+            net.feed("y", &y).unwrap();
+            net.forward_backward().unwrap();
+            sgd.step(&mut net);
+        }
+    });
+    assert_eq!(
+        generic, 0,
+        "50 forward/backward/Sgd steps allocated {generic} times"
+    );
+
+    let resized = allocations_during(|| step(&mut net, &x5, &y5));
+    assert!(resized > 0, "a new batch size resizes the buffers");
+    let steady = allocations_during(|| (0..50).for_each(|_| step(&mut net, &x5, &y5)));
+    assert_eq!(
+        steady, 0,
+        "after resizing, 50 steps allocated {steady} times"
+    );
+}
+
+#[test]
+fn course_net_step_allocates_nothing() {
+    steady_state_is_allocation_free::<Course>(2);
+}
+
+#[test]
+fn two_layer_net_step_allocates_nothing() {
+    steady_state_is_allocation_free::<TwoLayer>(13);
+}
+
+#[test]
+fn two_layer_f32_net_step_allocates_nothing() {
+    steady_state_is_allocation_free::<TwoLayer32>(13);
+}
+
+#[test]
+fn the_counter_counts() {
+    let n = allocations_during(|| drop(std::hint::black_box(vec![1u8; 16])));
+    assert_eq!(n, 1);
+}
