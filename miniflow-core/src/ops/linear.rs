@@ -9,13 +9,9 @@ pub fn forward<T: Scalar>(
     x: ArrayView2<'_, T>,
     w: ArrayView2<'_, T>,
     b: ArrayView1<'_, T>,
-    mut out: ArrayViewMut2<'_, T>,
+    out: ArrayViewMut2<'_, T>,
 ) {
-    // The bias goes in first and the product accumulates onto it: no separate bias pass.
-    for mut row in out.rows_mut() {
-        row.assign(&b);
-    }
-    matmul::nn(T::one(), x, w, T::one(), out);
+    matmul::nn_bias(x, w, b, out);
 }
 
 /// `dx (+)= g·wᵀ`, `dw (+)= xᵀ·g`, `db (+)= Σ_rows g`; pass `None` for a gradient nobody needs.
@@ -52,19 +48,8 @@ pub fn backward_w<T: Scalar>(x: ArrayView2<'_, T>, g: ArrayView2<'_, T>, dw: Gra
 
 /// `db (+)= Σ_rows g`.
 pub fn backward_b<T: Scalar>(g: ArrayView2<'_, T>, db: GradOut<'_, T, Ix1>) {
-    let GradOut {
-        mut buf,
-        accumulate,
-        alpha,
-    } = db;
-    if !accumulate {
-        buf.fill(T::zero());
-    }
-    for row in g.rows() {
-        Zip::from(&mut buf)
-            .and(&row)
-            .for_each(|d, &g| *d = *d + alpha * g);
-    }
+    let beta = db.beta();
+    matmul::col_sums(db.alpha, g, beta, db.buf);
 }
 
 /// The gradient of `linear(s, w, b)` with respect to `l`, where `s = sigmoid(l)` feeds only

@@ -9,7 +9,7 @@
 
 use crate::Scalar;
 use ndarray::linalg::general_mat_mul;
-use ndarray::{ArrayView2, ArrayViewMut2};
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
 /// Products with at most this many multiply-adds use the small loops. Chosen by measurement
 /// (`cargo bench --bench matmul`): beyond it the packed GEMM wins.
@@ -25,12 +25,37 @@ pub fn nn<T: Scalar>(
 ) {
     let (m, k) = a.dim();
     let n = b.ncols();
-    if m * k * n <= SMALL_MACS {
+    if (1..=SMALL_MACS).contains(&(m * k * n)) {
         if let (Some(a), Some(b), Some(c)) = (a.as_slice(), b.as_slice(), c.as_slice_mut()) {
             return dispatch::nn(alpha, a, b, beta, c, m, k, n);
         }
     }
     general_mat_mul(alpha, &a, &b, beta, &mut c);
+}
+
+/// `c = a·b + bias`, the bias broadcast over rows (linear's forward in one pass).
+pub fn nn_bias<T: Scalar>(
+    a: ArrayView2<'_, T>,
+    b: ArrayView2<'_, T>,
+    bias: ArrayView1<'_, T>,
+    mut c: ArrayViewMut2<'_, T>,
+) {
+    let (m, k) = a.dim();
+    let n = b.ncols();
+    if (1..=SMALL_MACS).contains(&(m * k * n)) {
+        if let (Some(a), Some(b), Some(bias), Some(c)) = (
+            a.as_slice(),
+            b.as_slice(),
+            bias.as_slice(),
+            c.as_slice_mut(),
+        ) {
+            return dispatch::nn_bias(a, b, bias, c, m, k, n);
+        }
+    }
+    for mut row in c.rows_mut() {
+        row.assign(&bias);
+    }
+    general_mat_mul(T::one(), &a, &b, T::one(), &mut c);
 }
 
 /// `c = beta·c + alpha·(a·bᵀ)`.
@@ -43,7 +68,7 @@ pub fn nt<T: Scalar>(
 ) {
     let (m, n) = a.dim();
     let k = b.nrows();
-    if m * k * n <= SMALL_MACS {
+    if (1..=SMALL_MACS).contains(&(m * k * n)) {
         if let (Some(a), Some(b), Some(c)) = (a.as_slice(), b.as_slice(), c.as_slice_mut()) {
             return dispatch::nt(alpha, a, b, beta, c, m, k, n);
         }
@@ -61,7 +86,7 @@ pub fn tn<T: Scalar>(
 ) {
     let (m, k) = a.dim();
     let n = b.ncols();
-    if m * k * n <= SMALL_MACS {
+    if (1..=SMALL_MACS).contains(&(m * k * n)) {
         if let (Some(a), Some(b), Some(c)) = (a.as_slice(), b.as_slice(), c.as_slice_mut()) {
             return dispatch::tn(alpha, a, b, beta, c, m, k, n);
         }
@@ -69,42 +94,173 @@ pub fn tn<T: Scalar>(
     general_mat_mul(alpha, &a.t(), &b, beta, &mut c);
 }
 
+/// `out = beta·out + alpha·Σ_rows a`: the column sums of `a` (a bias gradient).
+pub fn col_sums<T: Scalar>(alpha: T, a: ArrayView2<'_, T>, beta: T, mut out: ArrayViewMut1<'_, T>) {
+    let (m, n) = a.dim();
+    if let (Some(a), Some(c)) = (a.as_slice(), out.as_slice_mut()) {
+        if m * n > 0 {
+            return dispatch::col_sums(alpha, a, beta, c, m, n);
+        }
+    }
+    if beta == T::zero() {
+        out.fill(T::zero());
+    } else {
+        out.mapv_inplace(|v| beta * v);
+    }
+    for row in a.rows() {
+        out.zip_mut_with(&row, |o, &r| *o = *o + alpha * r);
+    }
+}
+
 /// The loops, on row-major slices. `#[inline(always)]` so each lands, vectorized, in the
-/// feature-specific copies `dispatch` makes.
+/// feature-specific copies `dispatch` makes; `FMA` says whether that copy has fused
+/// multiply-add.
 mod loops {
+    use crate::ops::simd::madd;
     use crate::Scalar;
 
+    /// Columns per block (two AVX2 registers of f64, one of f32).
+    const W: usize = 8;
+
     #[inline(always)]
-    fn scale_row<T: Scalar>(row: &mut [T], beta: T) {
-        if beta == T::zero() {
-            row.fill(T::zero());
-        } else if beta != T::one() {
-            row.iter_mut().for_each(|v| *v = *v * beta);
+    fn store<T: Scalar>(c: &mut T, beta: T, alpha: T, acc: T) {
+        *c = if beta == T::zero() {
+            alpha * acc
+        } else {
+            beta * *c + alpha * acc
+        };
+    }
+
+    /// How a block of sums lands in `c`: `c = beta·c + alpha·(init + Σ)`, where `init` is a
+    /// bias row broadcast over the rows of `c` (or zero).
+    #[derive(Clone, Copy)]
+    pub struct Out<'a, T> {
+        pub alpha: T,
+        pub beta: T,
+        pub init: Option<&'a [T]>,
+    }
+
+    impl<T: Scalar> Out<'_, T> {
+        pub fn scaled(alpha: T, beta: T) -> Self {
+            Out {
+                alpha,
+                beta,
+                init: None,
+            }
         }
     }
 
+    /// Stores one row of sums: `c = beta·c + alpha·acc` for the columns from `skip` on.
     #[inline(always)]
-    fn axpy<T: Scalar>(alpha: T, x: &[T], y: &mut [T]) {
-        for (y, &x) in y.iter_mut().zip(x) {
-            *y = *y + alpha * x;
+    fn put_row<T: Scalar>(out: Out<'_, T>, crow: &mut [T], acc: &[T], skip: usize) {
+        for (l, (cv, &a)) in crow.iter_mut().zip(acc).enumerate() {
+            let new = if out.beta == T::zero() {
+                out.alpha * a
+            } else {
+                out.beta * *cv + out.alpha * a
+            };
+            *cv = if l >= skip { new } else { *cv };
         }
+    }
+
+    /// Every row of `c[rows×N]` for a width `N` known at compile time (the small layers):
+    /// `c[i][j] = beta·c[i][j] + alpha·(init[j] + Σ_t coef(i, t)·row(t)[j])`. With `N` fixed,
+    /// the row of sums lives in registers for the whole reduction and is stored once.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn rows_fixed<'a, T: Scalar, const N: usize, const FMA: bool>(
+        out: Out<'_, T>,
+        c: &mut [T],
+        terms: usize,
+        coef: impl Fn(usize, usize) -> T,
+        row: impl Fn(usize) -> &'a [T],
+    ) {
+        for (i, crow) in c.chunks_exact_mut(N).enumerate() {
+            let mut acc = [T::zero(); N];
+            if let Some(b) = out.init {
+                acc.copy_from_slice(&b[..N]);
+            }
+            for t in 0..terms {
+                let (f, r) = (coef(i, t), &row(t)[..N]);
+                for l in 0..N {
+                    acc[l] = madd::<T, FMA>(f, r[l], acc[l]);
+                }
+            }
+            put_row(out, crow, &acc, 0);
+        }
+    }
+
+    /// Every row of `c[rows×n]`, any `n`: blocks of W sums, each accumulated over every term
+    /// and stored once; the last block is shifted left to end at `n` (overlapping its
+    /// neighbour) and keeps the columns already stored, so no column falls to scalar code.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn rows_blocked<'a, T: Scalar, const FMA: bool>(
+        out: Out<'_, T>,
+        c: &mut [T],
+        n: usize,
+        terms: usize,
+        coef: impl Fn(usize, usize) -> T,
+        row: impl Fn(usize) -> &'a [T],
+    ) {
+        for (i, crow) in c.chunks_exact_mut(n).enumerate() {
+            let mut done = 0;
+            while done < n {
+                let j = done.min(n - W);
+                let mut acc = [T::zero(); W];
+                if let Some(b) = out.init {
+                    acc.copy_from_slice(&b[j..j + W]);
+                }
+                for t in 0..terms {
+                    let (f, r) = (coef(i, t), &row(t)[j..j + W]);
+                    for l in 0..W {
+                        acc[l] = madd::<T, FMA>(f, r[l], acc[l]);
+                    }
+                }
+                put_row(out, &mut crow[j..j + W], &acc, done - j);
+                done = j + W;
+            }
+        }
+    }
+
+    /// Every row of `c[rows×n]`: `c[i][j] = beta·c[i][j] + alpha·(init[j] +
+    /// Σ_t coef(i, t)·row(t)[j])`, with a kernel specialised to `n` for the widths of small
+    /// layers.
+    #[inline(always)]
+    fn combine<'a, T: Scalar, const FMA: bool>(
+        out: Out<'_, T>,
+        c: &mut [T],
+        n: usize,
+        terms: usize,
+        coef: impl Fn(usize, usize) -> T,
+        row: impl Fn(usize) -> &'a [T],
+    ) {
+        macro_rules! widths {
+            ($($w:literal)*) => {
+                match n {
+                    $($w => rows_fixed::<T, $w, FMA>(out, c, terms, coef, row),)*
+                    _ => rows_blocked::<T, FMA>(out, c, n, terms, coef, row),
+                }
+            };
+        }
+        widths!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
     }
 
     /// A dot product with eight independent partial sums, so it vectorizes without
     /// reassociating one sum.
     #[inline(always)]
-    fn dot<T: Scalar>(x: &[T], y: &[T]) -> T {
-        let mut acc = [T::zero(); 8];
-        let (xc, yc) = (x.chunks_exact(8), y.chunks_exact(8));
+    fn dot<T: Scalar, const FMA: bool>(x: &[T], y: &[T]) -> T {
+        let mut acc = [T::zero(); W];
+        let (xc, yc) = (x.chunks_exact(W), y.chunks_exact(W));
         let (xr, yr) = (xc.remainder(), yc.remainder());
         for (x, y) in xc.zip(yc) {
-            for l in 0..8 {
-                acc[l] = acc[l] + x[l] * y[l];
+            for l in 0..W {
+                acc[l] = madd::<T, FMA>(x[l], y[l], acc[l]);
             }
         }
         let mut sum = T::zero();
         for (&x, &y) in xr.iter().zip(yr) {
-            sum = sum + x * y;
+            sum = madd::<T, FMA>(x, y, sum);
         }
         let pairs = [
             acc[0] + acc[4],
@@ -115,30 +271,87 @@ mod loops {
         sum + (pairs[0] + pairs[2]) + (pairs[1] + pairs[3])
     }
 
+    /// `c[m×n] = beta·c + alpha·a[m×k]·b[k×n]`.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    pub fn nn<T: Scalar>(
+    pub fn nn<T: Scalar, const FMA: bool>(
         alpha: T,
         a: &[T],
         b: &[T],
         beta: T,
         c: &mut [T],
-        m: usize,
+        _m: usize,
         k: usize,
         n: usize,
     ) {
-        for i in 0..m {
-            let crow = &mut c[i * n..(i + 1) * n];
-            scale_row(crow, beta);
-            for p in 0..k {
-                axpy(alpha * a[i * k + p], &b[p * n..(p + 1) * n], crow);
+        if n == 1 {
+            // A matrix-vector product: one dot per row.
+            for (arow, cv) in a.chunks_exact(k).zip(c.iter_mut()) {
+                store(cv, beta, alpha, dot::<T, FMA>(arow, b));
+            }
+            return;
+        }
+        let coef = |i: usize, p: usize| a[i * k + p];
+        combine::<T, FMA>(Out::scaled(alpha, beta), c, n, k, coef, |p| {
+            &b[p * n..(p + 1) * n]
+        });
+    }
+
+    /// `c[m×n] = a[m×k]·b[k×n] + bias[n]` (bias broadcast over rows), in one pass.
+    #[inline(always)]
+    pub fn nn_bias<T: Scalar, const FMA: bool>(
+        a: &[T],
+        b: &[T],
+        bias: &[T],
+        c: &mut [T],
+        _m: usize,
+        k: usize,
+        n: usize,
+    ) {
+        if n == 1 {
+            for (arow, cv) in a.chunks_exact(k).zip(c.iter_mut()) {
+                *cv = bias[0] + dot::<T, FMA>(arow, b);
+            }
+            return;
+        }
+        let out = Out {
+            alpha: T::one(),
+            beta: T::zero(),
+            init: Some(bias),
+        };
+        let coef = |i: usize, p: usize| a[i * k + p];
+        combine::<T, FMA>(out, c, n, k, coef, |p| &b[p * n..(p + 1) * n]);
+    }
+
+    /// `c[m×k] = beta·c + alpha·a[m×n]·b[k×n]ᵀ`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn nt<T: Scalar, const FMA: bool>(
+        alpha: T,
+        a: &[T],
+        b: &[T],
+        beta: T,
+        c: &mut [T],
+        _m: usize,
+        k: usize,
+        n: usize,
+    ) {
+        if n == 1 {
+            // An outer product: row i of c is a[i]·b.
+            combine::<T, FMA>(Out::scaled(alpha, beta), c, k, 1, |i, _| a[i], |_| b);
+            return;
+        }
+        for (arow, crow) in a.chunks_exact(n).zip(c.chunks_exact_mut(k)) {
+            for (cv, brow) in crow.iter_mut().zip(b.chunks_exact(n)) {
+                store(cv, beta, alpha, dot::<T, FMA>(arow, brow));
             }
         }
     }
 
+    /// `c[k×n] = beta·c + alpha·a[m×k]ᵀ·b[m×n]`.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    pub fn nt<T: Scalar>(
+    pub fn tn<T: Scalar, const FMA: bool>(
         alpha: T,
         a: &[T],
         b: &[T],
@@ -148,72 +361,98 @@ mod loops {
         k: usize,
         n: usize,
     ) {
-        for i in 0..m {
-            let arow = &a[i * n..(i + 1) * n];
-            let crow = &mut c[i * k..(i + 1) * k];
-            scale_row(crow, beta);
-            if n == 1 {
-                // An outer product: one axpy instead of k one-element dots.
-                axpy(alpha * arow[0], b, crow);
-            } else {
-                for (p, cv) in crow.iter_mut().enumerate() {
-                    *cv = *cv + alpha * dot(arow, &b[p * n..(p + 1) * n]);
-                }
-            }
+        if n == 1 {
+            // c is a vector: c = Σ_i b[i]·a[i, :], vectorized along a's rows.
+            let rows = |i: usize| &a[i * k..(i + 1) * k];
+            combine::<T, FMA>(Out::scaled(alpha, beta), c, k, m, |_, i| b[i], rows);
+            return;
         }
+        let coef = |p: usize, i: usize| a[i * k + p];
+        combine::<T, FMA>(Out::scaled(alpha, beta), c, n, m, coef, |i| {
+            &b[i * n..(i + 1) * n]
+        });
     }
 
+    /// `c[n] = beta·c + alpha·Σ_i a[i, :]` for `a[m×n]`.
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    pub fn tn<T: Scalar>(
+    pub fn col_sums<T: Scalar, const FMA: bool>(
         alpha: T,
         a: &[T],
-        b: &[T],
         beta: T,
         c: &mut [T],
         m: usize,
-        k: usize,
         n: usize,
     ) {
-        for p in 0..k {
-            scale_row(&mut c[p * n..(p + 1) * n], beta);
-        }
-        for i in 0..m {
-            let brow = &b[i * n..(i + 1) * n];
-            for p in 0..k {
-                axpy(alpha * a[i * k + p], brow, &mut c[p * n..(p + 1) * n]);
-            }
-        }
+        let rows = |i: usize| &a[i * n..(i + 1) * n];
+        combine::<T, FMA>(Out::scaled(alpha, beta), c, n, m, |_, _| T::one(), rows);
     }
 }
 
-/// Picks the AVX2+FMA copy of the loops when the CPU has it.
-#[allow(unsafe_code, clippy::too_many_arguments)]
+/// The loops, each in a baseline and an AVX2+FMA copy.
 mod dispatch {
     use super::loops;
-    use crate::Scalar;
+    use crate::ops::simd::multiversion;
 
-    macro_rules! dispatched {
-        ($($name:ident),*) => {$(
-            #[inline]
-            pub fn $name<T: Scalar>(alpha: T, a: &[T], b: &[T], beta: T, c: &mut [T], m: usize, k: usize, n: usize) {
-                #[cfg(target_arch = "x86_64")]
-                {
-                    #[target_feature(enable = "avx2,fma")]
-                    unsafe fn fast<T: Scalar>(alpha: T, a: &[T], b: &[T], beta: T, c: &mut [T], m: usize, k: usize, n: usize) {
-                        loops::$name(alpha, a, b, beta, c, m, k, n)
-                    }
-                    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                        // SAFETY: `fast` only requires the CPU features detected just above.
-                        return unsafe { fast(alpha, a, b, beta, c, m, k, n) };
-                    }
-                }
-                loops::$name(alpha, a, b, beta, c, m, k, n)
-            }
-        )*};
-    }
-
-    dispatched!(nn, nt, tn);
+    multiversion!(
+        fn nn<T: Scalar, FMA>(
+            alpha: T,
+            a: &[T],
+            b: &[T],
+            beta: T,
+            c: &mut [T],
+            m: usize,
+            k: usize,
+            n: usize,
+        ) {
+            loops::nn::<T, FMA>(alpha, a, b, beta, c, m, k, n)
+        }
+    );
+    multiversion!(
+        fn nn_bias<T: Scalar, FMA>(
+            a: &[T],
+            b: &[T],
+            bias: &[T],
+            c: &mut [T],
+            m: usize,
+            k: usize,
+            n: usize,
+        ) {
+            loops::nn_bias::<T, FMA>(a, b, bias, c, m, k, n)
+        }
+    );
+    multiversion!(
+        fn nt<T: Scalar, FMA>(
+            alpha: T,
+            a: &[T],
+            b: &[T],
+            beta: T,
+            c: &mut [T],
+            m: usize,
+            k: usize,
+            n: usize,
+        ) {
+            loops::nt::<T, FMA>(alpha, a, b, beta, c, m, k, n)
+        }
+    );
+    multiversion!(
+        fn tn<T: Scalar, FMA>(
+            alpha: T,
+            a: &[T],
+            b: &[T],
+            beta: T,
+            c: &mut [T],
+            m: usize,
+            k: usize,
+            n: usize,
+        ) {
+            loops::tn::<T, FMA>(alpha, a, b, beta, c, m, k, n)
+        }
+    );
+    multiversion!(
+        fn col_sums<T: Scalar, FMA>(alpha: T, a: &[T], beta: T, c: &mut [T], m: usize, n: usize) {
+            loops::col_sums::<T, FMA>(alpha, a, beta, c, m, n)
+        }
+    );
 }
 
 #[cfg(test)]
@@ -270,6 +509,46 @@ mod tests {
                     "column-major c"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn column_sums_match_sum_axis() {
+        for &(m, n) in &[(1, 1), (11, 10), (5, 17), (3, 8)] {
+            let a = filled(m, n, 0.4);
+            let want = a.sum_axis(ndarray::Axis(0));
+            let mut out = ndarray::Array1::from_elem(n, f64::NAN);
+            col_sums(1.0, a.view(), 0.0, out.view_mut());
+            assert!((&out - &want).iter().all(|d| d.abs() < 1e-12), "{m}x{n}");
+            col_sums(-2.0, a.view(), 1.0, out.view_mut());
+            assert!(
+                (&out + &want).iter().all(|d| d.abs() < 1e-12),
+                "{m}x{n} accumulate"
+            );
+            let t = a.t();
+            let mut out2 = ndarray::Array1::zeros(m);
+            col_sums(1.0, t, 0.0, out2.view_mut());
+            assert!((&out2 - &a.sum_axis(ndarray::Axis(1)))
+                .iter()
+                .all(|d| d.abs() < 1e-12));
+        }
+    }
+
+    #[test]
+    fn product_with_bias_matches() {
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (11, 13, 10),
+            (11, 10, 1),
+            (7, 3, 9),
+            (60, 70, 50),
+        ] {
+            let (a, b) = (filled(m, k, 0.1), filled(k, n, 0.2));
+            let bias = filled(1, n, 0.5).remove_axis(ndarray::Axis(0));
+            let mut c = Array2::from_elem((m, n), f64::NAN);
+            nn_bias(a.view(), b.view(), bias.view(), c.view_mut());
+            let want = a.dot(&b) + &bias;
+            assert!((&c - &want).iter().all(|d| d.abs() < 1e-10), "{m}x{k}x{n}");
         }
     }
 

@@ -15,6 +15,7 @@ pub mod linear;
 pub mod matmul;
 pub mod mse;
 pub mod sigmoid;
+mod simd;
 
 use crate::Scalar;
 use ndarray::{ArrayView, ArrayViewMut, Dimension, Zip};

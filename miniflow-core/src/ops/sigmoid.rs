@@ -1,28 +1,60 @@
 //! `sigmoid(x) = 1 / (1 + e^-x)`, elementwise.
 
+use super::simd::multiversion;
 use super::GradOut;
 use crate::Scalar;
 use ndarray::{ArrayView, ArrayViewMut, Dimension, Zip};
 
-/// The logistic function, stable for large `|x|` (no overflow of `e^-x`).
-#[inline]
+/// The logistic function. Stable for any `x`: `e^-x` is clamped before it could overflow, and
+/// results below the smallest normal number are flushed to 0 (`sigmoid(-1000) == 0`,
+/// `sigmoid(1000) == 1`, never NaN for finite `x`). Branch-free, so loops of it vectorize.
+#[inline(always)]
 pub fn sigmoid<T: Scalar>(x: T) -> T {
-    if x >= T::zero() {
-        T::one() / (T::one() + (-x).exp())
+    sigmoid_with::<T, false>(x)
+}
+
+#[inline(always)]
+fn sigmoid_with<T: Scalar, const FMA: bool>(x: T) -> T {
+    let s = T::one() / (T::one() + (-x).exp_clamped_with::<FMA>());
+    if s < T::min_positive_value() {
+        T::zero()
     } else {
-        let e = x.exp();
-        e / (T::one() + e)
+        s
     }
 }
 
 /// The derivative of the sigmoid, from its output `s`: `s (1 - s)`.
-#[inline]
+#[inline(always)]
 pub fn derivative<T: Scalar>(s: T) -> T {
     s * (T::one() - s)
 }
 
+multiversion!(
+    fn forward_slice<T: Scalar, FMA>(x: &[T], out: &mut [T]) {
+        for (o, &x) in out.iter_mut().zip(x) {
+            *o = sigmoid_with::<T, FMA>(x);
+        }
+    }
+);
+
+multiversion!(
+    fn backward_slice<T: Scalar, FMA>(s: &[T], g: &[T], dx: &mut [T], accumulate: bool, alpha: T) {
+        let it = dx.iter_mut().zip(s.iter().zip(g));
+        if accumulate {
+            it.for_each(|(d, (&s, &g))| *d = *d + alpha * derivative(s) * g);
+        } else {
+            it.for_each(|(d, (&s, &g))| *d = alpha * derivative(s) * g);
+        }
+    }
+);
+
 /// `out = sigmoid(x)`.
-pub fn forward<T: Scalar, D: Dimension>(x: ArrayView<'_, T, D>, out: ArrayViewMut<'_, T, D>) {
+pub fn forward<T: Scalar, D: Dimension>(x: ArrayView<'_, T, D>, mut out: ArrayViewMut<'_, T, D>) {
+    if x.shape() == out.shape() {
+        if let (Some(xs), Some(os)) = (x.as_slice(), out.as_slice_mut()) {
+            return forward_slice(xs, os);
+        }
+    }
     Zip::from(out).and(&x).for_each(|o, &x| *o = sigmoid(x));
 }
 
@@ -37,6 +69,11 @@ pub fn backward<T: Scalar, D: Dimension>(
         accumulate,
         alpha,
     } = dx;
+    if s.shape() == buf.shape() && g.shape() == buf.shape() {
+        if let (Some(ss), Some(gs), Some(ds)) = (s.as_slice(), g.as_slice(), buf.as_slice_mut()) {
+            return backward_slice(ss, gs, ds, accumulate, alpha);
+        }
+    }
     let z = Zip::from(&mut buf).and(&s).and(&g);
     if accumulate {
         z.for_each(|d, &s, &g| *d = *d + alpha * derivative(s) * g);

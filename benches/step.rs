@@ -1,0 +1,338 @@
+//! One training step of `linear -> sigmoid -> linear -> mse` + SGD, for the generated network,
+//! the runtime graph, and a hand-written ndarray step (plain `dot` + `mapv`, as a careful user
+//! would write it without miniflow), at several shapes, in f64 and f32, single thread.
+//!
+//! Also measures the machine's single-thread GEMM throughput (ndarray's `general_mat_mul`,
+//! i.e. `matrixmultiply`, at 1024³) in the same run, and prints a table of medians, ratios
+//! and the step's share of that throughput after criterion's own output.
+//!
+//! ```text
+//! cargo bench --bench step
+//! ```
+
+use criterion::{criterion_group, BenchmarkId, Criterion};
+use miniflow::ndarray::linalg::general_mat_mul;
+use miniflow::ndarray::{Array1, Array2, Axis};
+use miniflow::{Graph, Network, NodeId, Scalar};
+use std::hint::black_box;
+use std::time::Duration;
+
+macro_rules! mlp {
+    ($name:ident, $elem:ident, $i:tt, $h:tt, $o:tt) => {
+        miniflow::network! {
+            #[elem($elem)]
+            struct $name {
+                input X: [batch, $i];
+                input y: [batch, $o];
+                param W1: [$i, $h];
+                param b1: [$h];
+                param W2: [$h, $o];
+                param b2: [$o];
+                l1 = linear(X, W1, b1);
+                s1 = sigmoid(l1);
+                l2 = linear(s1, W2, b2);
+                loss cost = mse(y, l2);
+            }
+        }
+    };
+}
+
+mlp!(Tiny64, f64, 2, 1, 1);
+mlp!(Course64, f64, 13, 10, 1);
+mlp!(Mnist64, f64, 784, 256, 1);
+mlp!(Wide64, f64, 1024, 1024, 1);
+mlp!(Tiny32, f32, 2, 1, 1);
+mlp!(Course32, f32, 13, 10, 1);
+mlp!(Mnist32, f32, 784, 256, 1);
+mlp!(Wide32, f32, 1024, 1024, 1);
+
+/// (batch, in, hidden, out).
+type Shape = (usize, usize, usize, usize);
+
+const SHAPES: [Shape; 4] = [
+    (2, 2, 1, 1),
+    (11, 13, 10, 1),
+    (64, 784, 256, 1),
+    (256, 1024, 1024, 1),
+];
+
+/// Deterministic values in [-0.5, 0.5).
+fn fill<T: Scalar>(seed: u64, rows: usize, cols: usize) -> Array2<T> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    Array2::from_shape_fn((rows, cols), |_| {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        T::from_f64((s >> 11) as f64 / (1u64 << 53) as f64 - 0.5)
+    })
+}
+
+struct Data<T> {
+    x: Array2<T>,
+    y: Array2<T>,
+    w1: Array2<T>,
+    b1: Array1<T>,
+    w2: Array2<T>,
+    b2: Array1<T>,
+}
+
+impl<T: Scalar> Data<T> {
+    fn new((m, i, h, o): Shape) -> Self {
+        Data {
+            x: fill(1, m, i),
+            y: fill(2, m, o),
+            w1: fill(3, i, h),
+            b1: fill(4, 1, h).remove_axis(Axis(0)),
+            w2: fill(5, h, o),
+            b2: fill(6, 1, o).remove_axis(Axis(0)),
+        }
+    }
+}
+
+/// The step as a careful ndarray user writes it.
+struct Hand<T> {
+    w1: Array2<T>,
+    b1: Array1<T>,
+    w2: Array2<T>,
+    b2: Array1<T>,
+}
+
+impl<T: Scalar> Hand<T> {
+    fn step(&mut self, x: &Array2<T>, y: &Array2<T>, lr: T) -> T {
+        let one = T::one();
+        let l1 = x.dot(&self.w1) + &self.b1;
+        let s1 = l1.mapv(|v| one / (one + (-v).exp()));
+        let l2 = s1.dot(&self.w2) + &self.b2;
+        let diff = y - &l2;
+        let m = T::from_f64(diff.len() as f64);
+        let loss = diff.mapv(|d| d * d).sum() / m;
+        let g2 = diff.mapv(|d| d * T::from_f64(-2.0) / m);
+        let dw2 = s1.t().dot(&g2);
+        let db2 = g2.sum_axis(Axis(0));
+        let ds1 = g2.dot(&self.w2.t());
+        let dl1 = ds1 * &s1.mapv(|s| s * (one - s));
+        let dw1 = x.t().dot(&dl1);
+        let db1 = dl1.sum_axis(Axis(0));
+        self.w1.scaled_add(-lr, &dw1);
+        self.b1.scaled_add(-lr, &db1);
+        self.w2.scaled_add(-lr, &dw2);
+        self.b2.scaled_add(-lr, &db2);
+        loss
+    }
+}
+
+/// The seed-style runtime graph.
+struct Runtime<T> {
+    g: Graph<T>,
+    x: NodeId,
+    y: NodeId,
+    params: [NodeId; 4],
+    cost: NodeId,
+    order: Vec<NodeId>,
+}
+
+impl<T: Scalar> Runtime<T> {
+    fn new(d: &Data<T>) -> Self {
+        let mut g = Graph::new();
+        let (x, y) = (g.input("X"), g.input("y"));
+        let (w1, b1, w2, b2) = (g.input("W1"), g.input("b1"), g.input("W2"), g.input("b2"));
+        let l1 = g.linear(x, w1, b1);
+        let s1 = g.sigmoid(l1);
+        let l2 = g.linear(s1, w2, b2);
+        let cost = g.mse(y, l2);
+        let order = g
+            .topological_sort([
+                (x, d.x.clone().into_dyn()),
+                (y, d.y.clone().into_dyn()),
+                (w1, d.w1.clone().into_dyn()),
+                (b1, d.b1.clone().into_dyn()),
+                (w2, d.w2.clone().into_dyn()),
+                (b2, d.b2.clone().into_dyn()),
+            ])
+            .expect("the graph sorts");
+        Runtime {
+            g,
+            x,
+            y,
+            params: [w1, b1, w2, b2],
+            cost,
+            order,
+        }
+    }
+
+    fn step(&mut self, x: &Array2<T>, y: &Array2<T>, lr: T) -> T {
+        self.g.set_value(self.x, x.clone().into_dyn()).expect("x");
+        self.g.set_value(self.y, y.clone().into_dyn()).expect("y");
+        let loss = self
+            .g
+            .forward_and_backward(&self.order, self.cost)
+            .expect("step");
+        self.g.sgd_update(&self.params, lr).expect("sgd");
+        loss
+    }
+}
+
+fn generated<N: Network + Default>(d: &Data<N::Elem>) -> N {
+    let mut net = N::default();
+    net.set_param("W1", d.w1.view().into_dyn()).expect("W1");
+    net.set_param("b1", d.b1.view().into_dyn()).expect("b1");
+    net.set_param("W2", d.w2.view().into_dyn()).expect("W2");
+    net.set_param("b2", d.b2.view().into_dyn()).expect("b2");
+    net
+}
+
+fn gen_step<N: Network>(
+    net: &mut N,
+    x: &Array2<N::Elem>,
+    y: &Array2<N::Elem>,
+    lr: N::Elem,
+) -> N::Elem {
+    net.feed("X", x).expect("X");
+    net.feed("y", y).expect("y");
+    net.sgd_step(lr).expect("step")
+}
+
+/// Benchmarks the three implementations of one shape, after checking they agree.
+fn bench_shape<N: Network + Default>(c: &mut Criterion, dtype: &str, shape: Shape) {
+    let d = Data::<N::Elem>::new(shape);
+    let lr = N::Elem::from_f64(1e-3);
+    let mut net: N = generated(&d);
+    let mut hand = Hand {
+        w1: d.w1.clone(),
+        b1: d.b1.clone(),
+        w2: d.w2.clone(),
+        b2: d.b2.clone(),
+    };
+    let mut rt = Runtime::new(&d);
+    // Same work: two steps from the same start give the same losses.
+    for _ in 0..2 {
+        let (a, b, r) = (
+            gen_step(&mut net, &d.x, &d.y, lr).to_f64(),
+            hand.step(&d.x, &d.y, lr).to_f64(),
+            rt.step(&d.x, &d.y, lr).to_f64(),
+        );
+        let tol = if dtype == "f32" { 1e-3 } else { 1e-9 };
+        assert!(
+            (a - b).abs() <= tol * b.abs().max(1.0) && (a - r).abs() <= tol * r.abs().max(1.0),
+            "{a} {b} {r}"
+        );
+    }
+
+    let (m, i, h, o) = shape;
+    let id = format!("{m}x{i}x{h}x{o}");
+    let mut group = c.benchmark_group(format!("step_{dtype}"));
+    if m * i * h > 1 << 20 {
+        group
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(4));
+    } else {
+        group.measurement_time(Duration::from_secs(2));
+    }
+    group.warm_up_time(Duration::from_millis(500));
+    group.bench_function(BenchmarkId::new("generated", &id), |b| {
+        b.iter(|| gen_step(&mut net, black_box(&d.x), black_box(&d.y), lr))
+    });
+    group.bench_function(BenchmarkId::new("hand", &id), |b| {
+        b.iter(|| hand.step(black_box(&d.x), black_box(&d.y), lr))
+    });
+    group.bench_function(BenchmarkId::new("graph", &id), |b| {
+        b.iter(|| rt.step(black_box(&d.x), black_box(&d.y), lr))
+    });
+    group.finish();
+}
+
+fn gemm<T: Scalar>(c: &mut Criterion, dtype: &str) {
+    let n = 1024;
+    let (a, b) = (fill::<T>(7, n, n), fill::<T>(8, n, n));
+    let mut out = Array2::<T>::zeros((n, n));
+    let mut group = c.benchmark_group(format!("gemm_{dtype}"));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(4));
+    group.bench_function(BenchmarkId::new("1024", "1024x1024x1024"), |bench| {
+        bench.iter(|| general_mat_mul(T::one(), &a, &b, T::zero(), &mut out))
+    });
+    group.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    gemm::<f64>(c, "f64");
+    gemm::<f32>(c, "f32");
+    bench_shape::<Tiny64>(c, "f64", SHAPES[0]);
+    bench_shape::<Course64>(c, "f64", SHAPES[1]);
+    bench_shape::<Mnist64>(c, "f64", SHAPES[2]);
+    bench_shape::<Wide64>(c, "f64", SHAPES[3]);
+    bench_shape::<Tiny32>(c, "f32", SHAPES[0]);
+    bench_shape::<Course32>(c, "f32", SHAPES[1]);
+    bench_shape::<Mnist32>(c, "f32", SHAPES[2]);
+    bench_shape::<Wide32>(c, "f32", SHAPES[3]);
+}
+
+criterion_group!(group, benches);
+
+/// criterion's median for `group/function/param`, in nanoseconds.
+fn median_ns(group: &str, function: &str, param: &str) -> Option<f64> {
+    let path = format!("target/criterion/{group}/{function}/{param}/new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let median = &text[text.find("\"median\"")?..];
+    let start = median.find("\"point_estimate\":")? + "\"point_estimate\":".len();
+    let rest = &median[start..];
+    let end = rest.find([',', '}'])?;
+    rest[..end].trim().parse().ok()
+}
+
+fn time(ns: f64) -> String {
+    if ns < 1e3 {
+        format!("{ns:.0} ns")
+    } else if ns < 1e6 {
+        format!("{:.2} us", ns / 1e3)
+    } else {
+        format!("{:.2} ms", ns / 1e6)
+    }
+}
+
+/// The table the README shows: medians, ratios, and GEMM efficiency of the generated step.
+fn report() {
+    println!("\n| dtype | batch x in x hidden x out | generated | hand-written ndarray | runtime graph | generated / hand | generated / graph | % of GEMM peak |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for dtype in ["f64", "f32"] {
+        let peak = median_ns(&format!("gemm_{dtype}"), "1024", "1024x1024x1024")
+            .map(|ns| 2.0 * 1024f64.powi(3) / ns);
+        for (m, i, h, o) in SHAPES {
+            let id = format!("{m}x{i}x{h}x{o}");
+            let group = format!("step_{dtype}");
+            let (Some(g), Some(hand), Some(graph)) = (
+                median_ns(&group, "generated", &id),
+                median_ns(&group, "hand", &id),
+                median_ns(&group, "graph", &id),
+            ) else {
+                continue;
+            };
+            // Multiply-adds of the step: forward l1 and l2; backward dW2, ds1, dW1 (no dX).
+            let flops = 2.0 * (2 * m * i * h + 3 * m * h * o) as f64;
+            let share = peak.map_or("n/a".to_string(), |p| {
+                format!("{:.0}%", 100.0 * flops / g / p)
+            });
+            println!(
+                "| {dtype} | {id} | {} | {} | {} | {:.2} | {:.3} | {share} |",
+                time(g),
+                time(hand),
+                time(graph),
+                g / hand,
+                g / graph
+            );
+        }
+        if let Some(p) = peak {
+            println!(
+                "| {dtype} | GEMM 1024³ (reference) | {:.1} GFLOP/s | | | | | 100% |",
+                p
+            );
+        }
+    }
+}
+
+fn main() {
+    group();
+    Criterion::default().configure_from_args().final_summary();
+    report();
+}
