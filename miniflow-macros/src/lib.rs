@@ -1,17 +1,8 @@
-//! The `network!` procedural macro of miniflow.
-//!
-//! A pipeline, one module per stage, each with its own tests:
-//! [`ast`] (parse) -> [`validate`] -> [`shapes`] -> [`plan`] -> [`expand`].
-//! Every stage reports problems as `syn::Error`s spanned on the user's tokens.
+//! The `network!` procedural macro of miniflow. The compiler itself lives in
+//! `miniflow-codegen` (parse -> validate -> shapes -> plan -> expand), a plain library so it
+//! can be tested and fuzzed; this crate only hands it the tokens.
 
-mod ast;
-mod expand;
-mod plan;
-mod shapes;
-mod suggest;
-mod validate;
-
-use proc_macro2::TokenStream;
+#![forbid(unsafe_code)]
 
 /// Compiles a network written in miniflow's DSL into a struct with straight-line forward and
 /// backward passes that implements `miniflow::Network`.
@@ -35,18 +26,5 @@ use proc_macro2::TokenStream;
 /// See the `miniflow` crate's README for the DSL, the ops and every compile error.
 #[proc_macro]
 pub fn network(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
-    network_impl(input.into()).into()
-}
-
-/// The whole pipeline on `proc_macro2` tokens, so tests can run it outside a compiler.
-fn network_impl(input: TokenStream) -> TokenStream {
-    pipeline(input).unwrap_or_else(syn::Error::into_compile_error)
-}
-
-fn pipeline(input: TokenStream) -> syn::Result<TokenStream> {
-    let def: ast::NetworkDef = syn::parse2(input)?;
-    let model = validate::validate(&def)?;
-    let shapes = shapes::infer(&def, &model)?;
-    let plan = plan::plan(&model);
-    Ok(expand::expand(&def, &model, &shapes, &plan))
+    miniflow_codegen::network(input.into()).into()
 }
