@@ -19,3 +19,8 @@ pub mod __private {
     pub use miniflow_core;
     pub use miniflow_core::ndarray;
 }
+
+/// The README's examples, compiled and run as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

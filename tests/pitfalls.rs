@@ -486,9 +486,17 @@ fn wrong_shapes_name_the_input_the_declared_and_the_found_shape() {
     let err = net
         .feed("X", &ArrayD::<f64>::zeros(vec![0, 2]))
         .unwrap_err();
-    assert!(
-        matches!(&err, Error::Shape { node, found, .. } if node == "X" && found == &[0, 2]),
-        "{err:?}"
+    assert_eq!(
+        err,
+        Error::EmptyBatch {
+            node: "X".into(),
+            dim: "batch".into(),
+            found: vec![0, 2]
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "empty batch: `X` was fed with batch = 0 ([0, 2]); feed at least one row"
     );
     // Params have fixed shapes.
     let err = net

@@ -20,6 +20,19 @@ pub enum Error {
         /// The shape of the value.
         found: Vec<usize>,
     },
+    /// A named dimension was fed with size 0 (an empty batch).
+    #[error(
+        "empty batch: `{node}` was fed with {dim} = 0 ({}); feed at least one row",
+        format_shape(found)
+    )]
+    EmptyBatch {
+        /// The input fed.
+        node: String,
+        /// The named dimension that is 0.
+        dim: String,
+        /// The shape of the value.
+        found: Vec<usize>,
+    },
     /// Two inputs disagree on the size of a named dimension.
     #[error(
         "inconsistent dimension `{dim}`: `{first}` gives it {first_size}, but `{second}` gives it {second_size}"

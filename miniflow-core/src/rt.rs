@@ -19,7 +19,7 @@ pub fn load<T: Scalar, D: Dimension>(
     let fits = value.ndim() == decl.len()
         && value.shape().iter().zip(decl).all(|(&n, d)| match d {
             DimSpec::Fixed(k) => n == *k,
-            DimSpec::Named(_) => n > 0,
+            DimSpec::Named(_) => true,
         });
     let err = || Error::Shape {
         node: node.to_string(),
@@ -28,6 +28,13 @@ pub fn load<T: Scalar, D: Dimension>(
     };
     if !fits {
         return Err(err());
+    }
+    if let Some((_, DimSpec::Named(dim))) = value.shape().iter().zip(decl).find(|(&n, _)| n == 0) {
+        return Err(Error::EmptyBatch {
+            node: node.to_string(),
+            dim: dim.to_string(),
+            found: value.shape().to_vec(),
+        });
     }
     let value = value.view().into_dimensionality::<D>().map_err(|_| err())?;
     if buf.shape() == value.shape() {
