@@ -5,14 +5,20 @@
 //! stmt      := attr* ("input" | "param") Ident ":" "[" dims "]" ";"
 //!            | attr* ("loss" | "output")? Ident "=" Ident "(" args ")" ";"
 //! dims      := (LitInt | Ident) ("," (LitInt | Ident))* ","?
-//! args      := Ident ("," Ident)* ","?
+//! args      := arg ("," arg)* ","?
+//! arg       := Ident | "-"? (LitInt | LitFloat)
 //! ```
 //! Statement attributes: `#[grad]` on an input (compute its gradient) and doc comments.
+//!
+//! An argument is a node name or a numeric literal; which positions take literals is the op
+//! table's business ([`miniflow_ops::Op::is_literal`]), checked by [`crate::validate`], which
+//! also turns a literal into its value.
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
-use syn::{bracketed, parenthesized, Attribute, Ident, LitInt, Token, Visibility};
+use syn::{bracketed, parenthesized, Attribute, Ident, Lit, LitFloat, LitInt, Token, Visibility};
 
 /// A whole `network! { ... }` invocation.
 pub struct NetworkDef {
@@ -85,6 +91,67 @@ pub enum Role {
     Output,
 }
 
+/// One argument of a call, as written.
+#[derive(Clone)]
+pub enum Arg {
+    /// A node name.
+    Node(Ident),
+    /// A numeric literal (`0.01`, `-1`, `1e-3`).
+    Lit(NumLit),
+}
+
+impl Arg {
+    /// An error spanned on the whole argument (both tokens of `-0.5`).
+    pub fn error(&self, message: impl std::fmt::Display) -> syn::Error {
+        match self {
+            Arg::Node(id) => syn::Error::new(id.span(), message),
+            Arg::Lit(lit) => syn::Error::new_spanned(lit, message),
+        }
+    }
+}
+
+/// A numeric literal argument: an integer or float literal, optionally negated.
+#[derive(Clone)]
+pub struct NumLit {
+    pub minus: Option<Token![-]>,
+    pub lit: Lit,
+}
+
+impl NumLit {
+    /// The literal as written, e.g. `-0.5`.
+    pub fn text(&self) -> String {
+        let sign = if self.minus.is_some() { "-" } else { "" };
+        format!("{sign}{}", self.lit.to_token_stream())
+    }
+
+    /// Its value, or why it is not a number a network can use (a suffix other than `f32` /
+    /// `f64`, or digits that do not parse). Finiteness is the op's rule, checked by validate.
+    pub fn value(&self) -> Result<f64, String> {
+        let (digits, suffix) = match &self.lit {
+            Lit::Int(l) => (l.base10_digits(), l.suffix()),
+            Lit::Float(l) => (l.base10_digits(), l.suffix()),
+            _ => return Err(format!("`{}` is not a number", self.text())),
+        };
+        if !matches!(suffix, "" | "f32" | "f64") {
+            return Err(format!(
+                "`{}` has the suffix `{suffix}`; write a plain number such as `0.01` (an `f32` or `f64` suffix is allowed)",
+                self.text()
+            ));
+        }
+        let v: f64 = digits
+            .parse()
+            .map_err(|e| format!("`{}` is not a valid number: {e}", self.text()))?;
+        Ok(if self.minus.is_some() { -v } else { v })
+    }
+}
+
+impl ToTokens for NumLit {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        self.minus.to_tokens(tokens);
+        self.lit.to_tokens(tokens);
+    }
+}
+
 /// `f = linear(X, W, b);`, possibly marked `loss` or `output`.
 pub struct NodeStmt {
     /// The doc comment, lines joined with `\n`.
@@ -92,7 +159,7 @@ pub struct NodeStmt {
     pub role: Role,
     pub name: Ident,
     pub op: Ident,
-    pub args: Vec<Ident>,
+    pub args: Vec<Arg>,
     /// The span of `(...)`.
     pub parens: Span,
 }
@@ -269,7 +336,7 @@ fn parse_node(input: ParseStream, doc: String, role: Role) -> syn::Result<NodeSt
     let op: Ident = input.parse()?;
     let content;
     let parens = parenthesized!(content in input);
-    let args: Punctuated<Ident, Token![,]> = content.parse_terminated(parse_arg, Token![,])?;
+    let args: Punctuated<Arg, Token![,]> = content.parse_terminated(parse_arg, Token![,])?;
     semicolon(input, parens.span.close(), &name)?;
     Ok(NodeStmt {
         doc,
@@ -293,15 +360,29 @@ fn semicolon(input: ParseStream, last: Span, name: &Ident) -> syn::Result<()> {
     }
 }
 
-fn parse_arg(input: ParseStream) -> syn::Result<Ident> {
+fn parse_arg(input: ParseStream) -> syn::Result<Arg> {
+    let number = |input: ParseStream| input.peek(LitInt) || input.peek(LitFloat);
     if input.peek(Ident) && !input.peek2(syn::token::Paren) {
-        input.parse()
+        input.parse().map(Arg::Node)
     } else if input.peek(Ident) {
         Err(input.error(
             "nested calls are not supported; give the inner call a name in a statement of its own",
         ))
+    } else if number(input) || (input.peek(Token![-]) && !input.peek2(Ident)) {
+        let minus: Option<Token![-]> = input.parse()?;
+        if !number(input) {
+            return Err(input.error("expected a number after `-`"));
+        }
+        Ok(Arg::Lit(NumLit {
+            minus,
+            lit: input.parse()?,
+        }))
+    } else if input.peek(Token![-]) {
+        Err(input.error(
+            "a node cannot be negated inside a call; compute `sub(a, b)` in a statement of its own",
+        ))
     } else {
-        Err(input.error("expected a node name"))
+        Err(input.error("expected a node name or a number"))
     }
 }
 
@@ -348,6 +429,7 @@ mod tests {
         };
         assert_eq!(f.op, "linear");
         assert_eq!(f.args.len(), 3);
+        assert!(matches!(&f.args[1], Arg::Node(w) if w == "W"));
         assert!(matches!(f.role, Role::Plain));
         let Stmt::Node(cost) = &def.stmts[6] else {
             panic!("cost is a node")
@@ -394,6 +476,57 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.to_string().contains("unknown attribute"), "{err}");
+    }
+
+    #[test]
+    fn literal_arguments() {
+        let def =
+            parse(quote! { struct N { h = leaky_relu(z, 0.01); k = f(x, -2, 1e-3f32); } }).unwrap();
+        let Stmt::Node(h) = &def.stmts[0] else {
+            panic!("h is a node")
+        };
+        let Arg::Lit(slope) = &h.args[1] else {
+            panic!("0.01 is a literal")
+        };
+        assert_eq!(slope.value(), Ok(0.01));
+        assert_eq!(slope.text(), "0.01");
+        let Stmt::Node(k) = &def.stmts[1] else {
+            panic!("k is a node")
+        };
+        let values: Vec<f64> = k.args[1..]
+            .iter()
+            .map(|a| match a {
+                Arg::Lit(l) => l.value().unwrap(),
+                Arg::Node(_) => panic!("a literal"),
+            })
+            .collect();
+        assert_eq!(values, [-2.0, 1e-3]);
+
+        let def = parse(quote! { struct N { h = f(x, 1e999, 2u8); } }).unwrap();
+        let Stmt::Node(h) = &def.stmts[0] else {
+            panic!("h is a node")
+        };
+        let (Arg::Lit(big), Arg::Lit(int)) = (&h.args[1], &h.args[2]) else {
+            panic!("literals")
+        };
+        assert_eq!(
+            big.value(),
+            Ok(f64::INFINITY),
+            "finiteness is validate's rule"
+        );
+        assert!(int.value().unwrap_err().contains("suffix `u8`"));
+
+        for bad in [
+            quote! { struct N { h = f(x, "a"); } },
+            quote! { struct N { h = f(-x); } },
+        ] {
+            assert!(parse(bad).is_err());
+        }
+        let err = parse(quote! { struct N { h = f(x, -); } }).err().unwrap();
+        assert!(
+            err.to_string().contains("expected a number after `-`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -2,12 +2,16 @@
 //! `miniflow-core`'s kernels in the planned order: no sort, map or graph walk at run time, and
 //! no math of its own. Buffers live in the struct and are resized only when a named dim
 //! changes, so a steady-state step does not allocate.
+//!
+//! Which kernel an op calls, with which operands, is read from the op table's
+//! [`KernelCall`] templates; this stage has no per-op code (but for the sigmoid folded into a
+//! linear, an optimization of the plan's).
 
 use crate::ast::{LeafKind, NetworkDef};
 use crate::plan::{Contribution, Forward, Plan};
 use crate::shapes::{Shape, SymDim};
 use crate::validate::{Kind, Model};
-use miniflow_ops::Op;
+use miniflow_ops::{KernelCall, Operand, Returns};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 
@@ -185,6 +189,7 @@ impl Ctx<'_> {
             #vis struct #name {
                 __fed: [bool; #n_inputs],
                 __fresh: bool,
+                __check: bool,
                 #(#value_fields,)*
                 #(#grad_fields,)*
             }
@@ -196,6 +201,7 @@ impl Ctx<'_> {
                     #name {
                         __fed: [false; #n_inputs],
                         __fresh: false,
+                        __check: false,
                         #(#value_inits,)*
                         #(#grad_inits,)*
                     }
@@ -203,12 +209,14 @@ impl Ctx<'_> {
 
                 #(#forward_fns)*
 
-                fn __backward(&mut self) {
+                fn __backward(&mut self) -> #core::Result<()> {
                     #backward_body
+                    ::core::result::Result::Ok(())
                 }
 
-                fn __backward_sgd(&mut self, lr: #elem) {
+                fn __backward_sgd(&mut self, lr: #elem) -> #core::Result<()> {
                     #backward_sgd_body
+                    ::core::result::Result::Ok(())
                 }
             }
 
@@ -244,14 +252,17 @@ impl Ctx<'_> {
                     if !self.__fresh {
                         return ::core::result::Result::Err(#core::Error::BackwardBeforeForward);
                     }
-                    self.__backward();
-                    ::core::result::Result::Ok(())
+                    self.__backward()
+                }
+
+                fn set_check_finite(&mut self, on: bool) {
+                    self.__check = on;
                 }
 
                 fn sgd_step(&mut self, lr: #elem) -> #core::Result<#elem> {
                     let loss = #core::Network::forward(self)?;
-                    self.__backward_sgd(lr);
                     self.__fresh = false;
+                    self.__backward_sgd(lr)?;
                     ::core::result::Result::Ok(loss)
                 }
 
@@ -317,9 +328,24 @@ impl Ctx<'_> {
             let (v, d) = (self.value(i), self.dim_expr(i, Some(&dims)));
             quote!(#core::rt::ensure(&mut self.#v, #d);)
         });
-        let calls = f.ops.iter().map(|&i| self.forward_call(i));
+        let calls = f.ops.iter().map(|&i| {
+            let (call, v, n) = (self.forward_call(i), self.value(i), self.name(i));
+            quote! {
+                #call
+                if self.__check {
+                    #core::rt::check_finite(self.#v.view(), #n, "forward")?;
+                }
+            }
+        });
+        let input_checks = f.inputs.iter().map(|&i| {
+            let (v, n) = (self.value(i), self.name(i));
+            quote!(#core::rt::check_finite(self.#v.view(), #n, "forward")?;)
+        });
         quote! {
             fn #fn_name(&mut self) -> #core::Result<()> {
+                if self.__check {
+                    #(#input_checks)*
+                }
                 #(#fed_checks)*
                 let mut __binder = #core::rt::Binder::<#n_dims>::default();
                 #(#binds)*
@@ -332,35 +358,74 @@ impl Ctx<'_> {
         }
     }
 
-    fn op_of(&self, i: usize) -> (Op, &[usize]) {
+    /// The node's arguments and literals (none for a leaf).
+    fn operands_of(&self, i: usize) -> (&[usize], &[f64]) {
         match &self.model.nodes[i].kind {
-            Kind::Op { op, args, .. } => (*op, args),
-            Kind::Leaf(_) => (Op::Add, &[]),
+            Kind::Op { args, attrs, .. } => (args, attrs),
+            Kind::Leaf(_) => (&[], &[]),
         }
     }
 
     /// The kernel call computing node `i`.
     fn forward_call(&self, i: usize) -> TokenStream {
-        let core = &self.core;
-        let (op, args) = self.op_of(i);
-        let out = self.value(i);
-        let a: Vec<Ident> = args.iter().map(|&a| self.value(a)).collect();
-        match op {
-            Op::Linear => {
-                let (x, w, b) = (&a[0], &a[1], &a[2]);
-                quote!(#core::ops::linear::forward(self.#x.view(), self.#w.view(), self.#b.view(), self.#out.view_mut());)
+        match &self.model.nodes[i].kind {
+            Kind::Op { op, .. } => self.kernel_call(i, &op.forward_kernel(), None),
+            Kind::Leaf(_) => TokenStream::new(),
+        }
+    }
+
+    /// A call of `call` (an op-table template) for node `i`, with `dx` as its [`Operand::Dx`].
+    /// Never panics: an operand the template names but the node lacks (a table bug) becomes a
+    /// `compile_error!`.
+    fn kernel_call(&self, i: usize, call: &KernelCall, dx: Option<&TokenStream>) -> TokenStream {
+        let (core, elem) = (&self.core, &self.elem);
+        let (args, attrs) = self.operands_of(i);
+        let (value, grad) = (self.value(i), self.grad(i));
+        let broken = |what: &str| {
+            let msg = format!(
+                "internal error in miniflow's op table: `{}` names {what}",
+                call.path
+            );
+            quote!(::core::compile_error!(#msg))
+        };
+        let operands = call.operands.iter().map(|operand| match *operand {
+            Operand::Arg(k) => match args.get(k) {
+                Some(&a) => {
+                    let v = self.value(a);
+                    quote!(self.#v.view())
+                }
+                None => broken("a missing argument"),
+            },
+            Operand::Args => {
+                let vs = args.iter().map(|&a| self.value(a));
+                quote!(&[#(self.#vs.view()),*])
             }
-            Op::Sigmoid => {
-                let x = &a[0];
-                quote!(#core::ops::sigmoid::forward(self.#x.view(), self.#out.view_mut());)
-            }
-            Op::Mse => {
-                let (y, p) = (&a[0], &a[1]);
-                quote!(self.#out[()] = #core::ops::mse::forward(self.#y.view(), self.#p.view());)
-            }
-            Op::Add => {
-                quote!(#core::ops::add::forward(&[#(self.#a.view()),*], self.#out.view_mut());)
-            }
+            Operand::Literal(k) => match attrs.get(k) {
+                Some(a) => quote!(<#elem as #core::Scalar>::from_f64(#a)),
+                None => broken("a missing literal"),
+            },
+            Operand::Value => quote!(self.#value.view()),
+            Operand::Out => quote!(self.#value.view_mut()),
+            Operand::Grad => quote!(self.#grad.view()),
+            Operand::GradScalar => quote!(self.#grad[()]),
+            Operand::Dx => match dx {
+                Some(dx) => dx.clone(),
+                None => broken("a gradient output in a forward call"),
+            },
+        });
+        let path = call
+            .path
+            .split("::")
+            .map(|part| Ident::new(part, Span::call_site()));
+        let invoke = quote!(#core::ops::#(#path)::*(#(#operands),*));
+        let node = self.name(i);
+        let names = args.iter().map(|&a| self.name(a));
+        let fail = quote!(.map_err(|e| e.into_error(#node, &[#(#names),*]))?);
+        match call.returns {
+            Returns::Unit => quote!(#invoke;),
+            Returns::Scalar => quote!(self.#value[()] = #invoke;),
+            Returns::Fallible => quote!(#invoke #fail;),
+            Returns::FallibleScalar => quote!(self.#value[()] = #invoke #fail;),
         }
     }
 
@@ -370,7 +435,11 @@ impl Ctx<'_> {
         let core = &self.core;
         let loss = self.plan.loss.target;
         if !self.plan.has_grad[loss] {
-            return quote!(let _ = self;);
+            return if sgd {
+                quote!(let _ = (&self, lr);)
+            } else {
+                quote!(let _ = &self;)
+            };
         }
         // Params' gradient buffers have fixed shapes from `new`; the rest follow their values.
         let sizes = self
@@ -387,7 +456,32 @@ impl Ctx<'_> {
         } else {
             &self.plan.backward
         };
-        let calls = schedule.iter().map(|c| self.backward_call(c, sgd));
+        // In check mode, a gradient is checked once complete: after its last contribution.
+        let last: Vec<usize> = (0..schedule.len())
+            .filter(|&k| {
+                schedule[k + 1..]
+                    .iter()
+                    .all(|c| c.target != schedule[k].target)
+            })
+            .collect();
+        let calls = schedule.iter().enumerate().map(|(k, c)| {
+            let call = self.backward_call(c, sgd);
+            if !last.contains(&k) {
+                return call;
+            }
+            let n = self.name(c.target);
+            let buf = if sgd && self.plan.sgd_in_place[c.target] {
+                self.value(c.target)
+            } else {
+                self.grad(c.target)
+            };
+            quote! {
+                #call
+                if self.__check {
+                    #core::rt::check_finite(self.#buf.view(), #n, "backward")?;
+                }
+            }
+        });
         let updates = self
             .params()
             .into_iter()
@@ -422,42 +516,20 @@ impl Ctx<'_> {
     /// The kernel call making contribution `c`.
     fn backward_call(&self, c: &Contribution, sgd: bool) -> TokenStream {
         let core = &self.core;
-        let (op, args) = self.op_of(c.node);
-        let a: Vec<Ident> = args.iter().map(|&a| self.value(a)).collect();
-        let (out, g) = (self.value(c.node), self.grad(c.node));
+        let Kind::Op { op, args, .. } = &self.model.nodes[c.node].kind else {
+            return TokenStream::new();
+        };
         let d = self.grad_out(c, sgd);
-        let none = quote!(::core::option::Option::None);
-        let some = quote!(::core::option::Option::Some(#d));
-        match op {
-            Op::Linear if c.through_sigmoid.is_some() => {
-                let (s, w) = (&a[0], &a[1]);
-                quote!(#core::ops::linear::backward_through_sigmoid(self.#s.view(), self.#w.view(), self.#g.view(), #d);)
+        if c.through_sigmoid.is_some() {
+            // The plan folds `s = sigmoid(l)` into the linear consuming it: `dl` in one call.
+            if let (Some(&s), Some(&w)) = (args.first(), args.get(1)) {
+                let (s, w, g) = (self.value(s), self.value(w), self.grad(c.node));
+                return quote!(#core::ops::linear::backward_through_sigmoid(self.#s.view(), self.#w.view(), self.#g.view(), #d););
             }
-            Op::Linear => {
-                let (x, w) = (&a[0], &a[1]);
-                match c.arg_pos {
-                    0 => {
-                        quote!(#core::ops::linear::backward_x(self.#w.view(), self.#g.view(), #d);)
-                    }
-                    1 => {
-                        quote!(#core::ops::linear::backward_w(self.#x.view(), self.#g.view(), #d);)
-                    }
-                    _ => quote!(#core::ops::linear::backward_b(self.#g.view(), #d);),
-                }
-            }
-            Op::Sigmoid => {
-                quote!(#core::ops::sigmoid::backward(self.#out.view(), self.#g.view(), #d);)
-            }
-            Op::Mse => {
-                let (y, p) = (&a[0], &a[1]);
-                let (dy, dp) = if c.arg_pos == 0 {
-                    (some, none)
-                } else {
-                    (none, some)
-                };
-                quote!(#core::ops::mse::backward(self.#y.view(), self.#p.view(), self.#g[()], #dy, #dp);)
-            }
-            Op::Add => quote!(#core::ops::add::backward(self.#g.view(), #d);),
+        }
+        match op.backward_kernel(c.arg_pos) {
+            Some(call) => self.kernel_call(c.node, &call, Some(&d)),
+            None => TokenStream::new(), // the plan schedules no contribution to data
         }
     }
 
@@ -476,8 +548,9 @@ impl Ctx<'_> {
             };
             let shape = self.dim_specs(i);
             let args = node.args().iter().map(|&a| self.name(a));
+            let attrs = self.operands_of(i).1;
             let doc = self.def.stmts[i].doc();
-            quote!(#core::NodeSpec { name: #n, kind: #kind, shape: #shape, args: &[#(#args),*], doc: #doc })
+            quote!(#core::NodeSpec { name: #n, kind: #kind, shape: #shape, args: &[#(#args),*], attrs: &[#(#attrs),*], doc: #doc })
         });
         let name = self.def.name.to_string();
         let loss = self.name(self.plan.loss.target);
@@ -608,6 +681,28 @@ mod tests {
             "no dX for an input without #[grad]"
         );
         assert!(out.contains("linear :: backward_w") && out.contains("linear :: backward_b"));
+    }
+
+    #[test]
+    fn literals_labels_and_fallible_kernels() {
+        let out = expand_str(quote! { struct N {
+            input x: [n, 2]; input t: [n]; param w: [2, 3];
+            z = matmul(x, w); h = leaky_relu(z, -0.25);
+            loss l = softmax_cross_entropy(h, t);
+        }});
+        // The literal is converted to the element type at the call, and kept in the spec.
+        assert!(
+            out.contains("ops :: leaky_relu :: forward (self . v_z . view () , < f64 as :: miniflow :: __private :: miniflow_core :: Scalar > :: from_f64 (- 0.25f64) , self . v_h . view_mut ())"),
+            "{out}"
+        );
+        assert!(out.contains("attrs : & [- 0.25f64]"), "{out}");
+        // A fallible kernel's error names the node and its arguments.
+        assert!(
+            out.contains(". map_err (| e | e . into_error (\"l\" , & [\"h\" , \"t\"])) ?"),
+            "{out}"
+        );
+        // The labels get no gradient buffer and no contribution.
+        assert!(!out.contains("g_t"), "{out}");
     }
 
     #[test]

@@ -98,19 +98,21 @@ pub struct Plan {
     pub sgd_in_place: Vec<bool>,
 }
 
-/// The nodes whose values the backward kernel of contribution `c` reads.
-fn reads(model: &Model, c: &Contribution) -> Vec<usize> {
+/// The nodes whose values the backward kernel of contribution `c` reads: the operands of the
+/// op table's kernel template for that argument (what `expand` passes), plus, for a
+/// contribution through a fused sigmoid, the sigmoid's output.
+pub fn reads(model: &Model, c: &Contribution) -> Vec<usize> {
     let Kind::Op { op, args, .. } = &model.nodes[c.node].kind else {
         return Vec::new();
     };
-    match (op, c.arg_pos) {
-        (Op::Linear, 0) => vec![args[1]],
-        (Op::Linear, 1) => vec![args[0]],
-        (Op::Linear, _) => Vec::new(),
-        (Op::Sigmoid, _) => vec![c.node],
-        (Op::Mse, _) => args.clone(),
-        (Op::Add, _) => Vec::new(),
+    let mut reads = op
+        .backward_kernel(c.arg_pos)
+        .map(|k| k.reads(args, c.node))
+        .unwrap_or_default();
+    if let Some(s) = c.through_sigmoid {
+        reads.push(s);
     }
+    reads
 }
 
 pub fn plan(model: &Model) -> Plan {
@@ -174,7 +176,7 @@ pub fn plan(model: &Model) -> Plan {
                 continue;
             }
             for (arg_pos, &a) in model.nodes[i].args().iter().enumerate() {
-                if !has_grad[a] {
+                if !has_grad[a] || op(i).is_some_and(|op| !op.differentiable(arg_pos)) {
                     continue;
                 }
                 let (target, through_sigmoid) = if fused[a] {
@@ -326,6 +328,59 @@ mod tests {
         assert!(p.backward.iter().all(|c| c.through_sigmoid.is_none()));
         // Every param's value is read only before its own contributions.
         assert!([2, 3, 4, 5].iter().all(|&i| p.sgd_in_place[i]));
+    }
+
+    #[test]
+    fn reads_come_from_the_kernel_templates() {
+        // mul(w, h): dw reads h, dh reads w, after w's contribution: w is not updated in place.
+        let m = model(quote! { struct N {
+            input x: [4, 2]; input y: [4, 2]; param w: [4, 2]; param u: [2, 2]; param b: [2];
+            h = linear(x, u, b); p = mul(w, h); loss l = mse(y, p);
+        }});
+        let p = plan(&m);
+        let c = |node: usize, pos: usize| {
+            p.training
+                .iter()
+                .find(|c| c.node == node && c.arg_pos == pos)
+                .unwrap()
+        };
+        assert_eq!(reads(&m, c(6, 0)), [5], "dw reads h");
+        assert_eq!(reads(&m, c(6, 1)), [2], "dh reads w");
+        assert!(!p.sgd_in_place[2], "w is read after its update");
+        assert!(p.sgd_in_place[3] && p.sgd_in_place[4]);
+        // leaky_relu reads its input; relu, tanh and softmax their output.
+        let m = model(quote! { struct N {
+            input y: [2, 2]; param w: [2, 2];
+            a = leaky_relu(w, 0.1); r = relu(a); t = tanh(r); s = softmax(t); loss l = mse(y, s);
+        }});
+        let p = plan(&m);
+        let c = |node: usize| p.training.iter().find(|c| c.node == node).unwrap();
+        assert_eq!(reads(&m, c(2)), [1], "leaky_relu reads w");
+        assert_eq!(reads(&m, c(3)), [3]);
+        assert_eq!(reads(&m, c(4)), [4]);
+        assert_eq!(reads(&m, c(5)), [5]);
+        assert!(
+            !p.sgd_in_place[1],
+            "leaky_relu reads w in the same call that updates it"
+        );
+    }
+
+    #[test]
+    fn labels_get_no_contribution() {
+        let m = model(quote! { struct N {
+            input x: [n, 3]; input t: [n]; param w: [3, 4];
+            z = matmul(x, w); loss l = softmax_cross_entropy(z, t);
+        }});
+        let p = plan(&m);
+        assert!(!p.has_grad[1]);
+        assert!(p.backward.iter().all(|c| !(c.node == 4 && c.arg_pos == 1)));
+        assert_eq!(
+            p.backward
+                .iter()
+                .map(|c| (c.node, c.arg_pos, c.target))
+                .collect::<Vec<_>>(),
+            [(4, 0, 3), (3, 1, 2)]
+        );
     }
 
     #[test]

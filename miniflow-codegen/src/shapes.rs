@@ -88,6 +88,7 @@ pub fn infer(def: &NetworkDef, model: &Model) -> syn::Result<Vec<Shape>> {
             args,
             arg_idents,
             op_ident,
+            ..
         } = &model.nodes[i].kind
         else {
             continue;

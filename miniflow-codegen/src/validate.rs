@@ -1,9 +1,11 @@
 //! Stage 2, validate: resolve names and ops, and reject graphs that are not a network:
-//! duplicates, undefined names, unknown ops, wrong arity, cycles, a missing or extra loss,
-//! dead nodes and params that cannot affect the loss. Every error is spanned on the user's
-//! token that is wrong.
+//! duplicates, undefined names, unknown ops, wrong arity, a literal where a node goes or a
+//! node where a literal goes, literals that are not finite numbers, cycles, a missing or extra
+//! loss, dead nodes, params that cannot affect the loss, and params or `#[grad]` inputs
+//! flowing into an argument that gets no gradient (the labels of `softmax_cross_entropy`).
+//! Every error is spanned on the user's token that is wrong.
 
-use crate::ast::{LeafKind, NetworkDef, Role, Stmt};
+use crate::ast::{Arg, LeafKind, NetworkDef, Role, Stmt};
 use crate::plan::topo_order;
 use crate::suggest::did_you_mean;
 use miniflow_ops::Op;
@@ -32,8 +34,11 @@ pub enum Kind {
         op_ident: Ident,
         /// Arguments by node index.
         args: Vec<usize>,
-        /// Arguments as written, for errors about one argument.
+        /// Node arguments as written (literals left out, so parallel to `args`), for errors
+        /// about one argument.
         arg_idents: Vec<Ident>,
+        /// The literal arguments' values, in order.
+        attrs: Vec<f64>,
     },
 }
 
@@ -99,6 +104,7 @@ pub fn validate(def: &NetworkDef) -> syn::Result<Model> {
     };
     acyclic(&model)?;
     reachability(&model)?;
+    data_args(&model)?;
     Ok(model)
 }
 
@@ -165,7 +171,9 @@ fn resolve(def: &NetworkDef, index: &BTreeMap<String, usize>) -> syn::Result<Vec
                         Op::Add // placeholder so argument errors are still reported
                     }
                 };
-                if Op::from_name(&n.op.to_string()).is_some() && !op.arity().accepts(n.args.len()) {
+                let known = Op::from_name(&n.op.to_string()).is_some();
+                let arity_ok = known && op.arity().accepts(n.args.len());
+                if known && !arity_ok {
                     errors.push(Error::new(
                         n.parens,
                         format!(
@@ -177,28 +185,62 @@ fn resolve(def: &NetworkDef, index: &BTreeMap<String, usize>) -> syn::Result<Vec
                     ));
                 }
                 let mut args = Vec::with_capacity(n.args.len());
-                for arg in &n.args {
-                    let key = arg.to_string();
-                    match index.get(&key) {
-                        Some(&j) if j == i => errors.push(Error::new(
-                            arg.span(),
-                            format!("`{key}` is computed from itself; a network must be acyclic"),
-                        )),
-                        Some(&j) => args.push(j),
-                        None => errors.push(Error::new(
-                            arg.span(),
-                            format!(
-                                "cannot find node `{key}` in this network{}",
-                                did_you_mean(&key, index.keys().map(String::as_str))
-                            ),
-                        )),
+                let mut arg_idents = Vec::with_capacity(n.args.len());
+                let mut attrs = Vec::new();
+                for (pos, arg) in n.args.iter().enumerate() {
+                    // Which positions take literals is known only for a known op of the right
+                    // arity; otherwise the call is already reported.
+                    let literal_here = arity_ok && op.is_literal(pos);
+                    let param = op.param(pos).map_or("?", |p| p.name);
+                    match arg {
+                        Arg::Lit(_) if !arity_ok => {}
+                        Arg::Lit(lit) if !literal_here => errors.push(arg.error(format!(
+                            "argument {} of `{op}` (`{param}`) must be a node, not the number `{}`; expected {}",
+                            pos + 1,
+                            lit.text(),
+                            op.signature()
+                        ))),
+                        Arg::Lit(lit) => match lit.value() {
+                            Ok(v) => match op.check_literal(pos, v) {
+                                Ok(()) => attrs.push(v),
+                                Err(msg) => errors
+                                    .push(arg.error(format!("{msg} (written `{}`)", lit.text()))),
+                            },
+                            Err(msg) => errors.push(arg.error(msg)),
+                        },
+                        Arg::Node(id) if literal_here => errors.push(arg.error(format!(
+                            "argument {} of `{op}` (`{param}`) must be a number written in the source, like `0.01`, not the node `{id}`; expected {}",
+                            pos + 1,
+                            op.signature()
+                        ))),
+                        Arg::Node(arg) => {
+                            let key = arg.to_string();
+                            match index.get(&key) {
+                                Some(&j) if j == i => errors.push(Error::new(
+                                    arg.span(),
+                                    format!("`{key}` is computed from itself; a network must be acyclic"),
+                                )),
+                                Some(&j) => {
+                                    args.push(j);
+                                    arg_idents.push(arg.clone());
+                                }
+                                None => errors.push(Error::new(
+                                    arg.span(),
+                                    format!(
+                                        "cannot find node `{key}` in this network{}",
+                                        did_you_mean(&key, index.keys().map(String::as_str))
+                                    ),
+                                )),
+                            }
+                        }
                     }
                 }
                 Kind::Op {
                     op,
                     op_ident: n.op.clone(),
                     args,
-                    arg_idents: n.args.clone(),
+                    arg_idents,
+                    attrs,
                 }
             }
         };
@@ -332,6 +374,71 @@ fn reachability(model: &Model) -> syn::Result<()> {
     errors.finish()
 }
 
+/// An argument that gets no gradient (the labels of `softmax_cross_entropy`) must not depend
+/// on a param or a `#[grad]` input: the param would not be trained through it (or only
+/// partly), the input's gradient would miss that use.
+fn data_args(model: &Model) -> syn::Result<()> {
+    // For each node, a param or `#[grad]` input it is computed from (itself, for such a leaf).
+    let mut source: Vec<Option<usize>> = model
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| n.wants_grad().then_some(i))
+        .collect();
+    for i in topo_order(model).unwrap_or_default() {
+        if source[i].is_none() {
+            source[i] = model.nodes[i].args().iter().find_map(|&a| source[a]);
+        }
+    }
+    let mut errors = Errors::default();
+    for node in &model.nodes {
+        let Kind::Op {
+            op,
+            args,
+            arg_idents,
+            ..
+        } = &node.kind
+        else {
+            continue;
+        };
+        for (k, (&a, ident)) in args.iter().zip(arg_idents).enumerate() {
+            let Some(leaf) = source[a].filter(|_| !op.differentiable(k)) else {
+                continue;
+            };
+            let param = op.node_param(k).map_or("?", |p| p.name);
+            let leaf_node = &model.nodes[leaf];
+            let why = match (leaf == a, leaf_node.is_param()) {
+                (true, true) => format!("`{ident}` is a param, which would never be trained through it"),
+                (true, false) => format!("`{ident}` has `#[grad]`, and its gradient would miss this use"),
+                (false, true) => format!(
+                    "`{ident}` is computed from param `{}`, which would not be trained through it",
+                    leaf_node.name
+                ),
+                (false, false) => format!(
+                    "`{ident}` is computed from `{}`, which has `#[grad]`, and its gradient would miss this use",
+                    leaf_node.name
+                ),
+            };
+            let mut e = Error::new(
+                ident.span(),
+                format!(
+                    "the `{param}` argument of `{op}` gets no gradient, but {why}; `{param}` must be data: an input without `#[grad]`, or a node computed only from such inputs"
+                ),
+            );
+            e.combine(Error::new(
+                leaf_node.name.span(),
+                if leaf_node.is_param() {
+                    format!("`{}` is declared a param here", leaf_node.name)
+                } else {
+                    format!("`{}` is declared with `#[grad]` here", leaf_node.name)
+                },
+            ));
+            errors.push(e);
+        }
+    }
+    errors.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,6 +543,93 @@ mod tests {
         .err()
         .unwrap();
         assert!(e.starts_with("param `w` cannot affect the loss `l`"), "{e}");
+    }
+
+    #[test]
+    fn literal_arguments() {
+        let m = check(quote! { struct N {
+            input z: [n, 2]; input y: [n, 2]; h = leaky_relu(z, -0.5); loss l = mse(y, h);
+        }})
+        .unwrap();
+        let Kind::Op { args, attrs, .. } = &m.nodes[2].kind else {
+            panic!("h is an op")
+        };
+        assert_eq!((args.as_slice(), attrs.as_slice()), (&[0][..], &[-0.5][..]));
+
+        let e = check(quote! { struct N { input x: [1]; loss l = sigmoid(0.5); } })
+            .err()
+            .unwrap();
+        assert!(
+            e.starts_with("argument 1 of `sigmoid` (`x`) must be a node, not the number `0.5`"),
+            "{e}"
+        );
+        let e =
+            check(quote! { struct N { input x: [1]; input s: [1]; loss l = leaky_relu(x, s); } })
+                .err()
+                .unwrap();
+        assert!(
+            e.starts_with("argument 2 of `leaky_relu` (`slope`) must be a number written in the source, like `0.01`, not the node `s`"),
+            "{e}"
+        );
+        let e = check(quote! { struct N { input x: [1]; loss l = leaky_relu(x, 1e999); } })
+            .err()
+            .unwrap();
+        assert_eq!(
+            e,
+            "the `slope` of `leaky_relu` must be a finite number, found inf (written `1e999`)"
+        );
+        let e = check(quote! { struct N { input x: [1]; loss l = leaky_relu(x, 1u8); } })
+            .err()
+            .unwrap();
+        assert_eq!(
+            e,
+            "`1u8` has the suffix `u8`; write a plain number such as `0.01` (an `f32` or `f64` suffix is allowed)"
+        );
+        // Wrong arity: one error, about the arity, not about each argument.
+        let e = check(quote! { struct N { input x: [1]; loss l = leaky_relu(x); } })
+            .err()
+            .unwrap();
+        assert!(
+            e.starts_with("`leaky_relu` takes 2 arguments, found 1"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn labels_must_not_depend_on_what_is_trained() {
+        let net = |labels: proc_macro2::TokenStream| {
+            quote! { struct N {
+                input x: [n, 3]; param w: [3, 4]; #labels
+                z = matmul(x, w);
+                loss l = softmax_cross_entropy(z, t);
+            }}
+        };
+        check(net(quote! { input t: [n]; })).unwrap();
+        let e = check(net(quote! { #[grad] input t: [n]; })).err().unwrap();
+        assert_eq!(
+            e,
+            "the `labels` argument of `softmax_cross_entropy` gets no gradient, but `t` has \
+             `#[grad]`, and its gradient would miss this use; `labels` must be data: an input \
+             without `#[grad]`, or a node computed only from such inputs \
+             | `t` is declared with `#[grad]` here"
+        );
+        let e = check(net(quote! { param t: [n]; })).err().unwrap();
+        assert!(
+            e.contains("but `t` is a param, which would never be trained through it"),
+            "{e}"
+        );
+        let e = check(quote! { struct N {
+            input x: [5, 4]; input y: [5]; param w: [4, 4]; param b: [5];
+            t = add(y, b);
+            z = matmul(x, w);
+            loss l = softmax_cross_entropy(z, t);
+        }})
+        .err()
+        .unwrap();
+        assert!(
+            e.contains("but `t` is computed from param `b`, which would not be trained through it"),
+            "{e}"
+        );
     }
 
     #[test]

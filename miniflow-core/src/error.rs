@@ -100,6 +100,21 @@ pub enum Error {
         /// The nodes on the cycle, the first repeated at the end.
         path: Vec<String>,
     },
+    /// In check mode, a node produced NaN or an infinity: the first such node, in the order
+    /// the pass computes them (like PyTorch's anomaly mode).
+    #[error(
+        "`{node}` produced a non-finite value ({value}) at flat index {index} in the {pass} pass"
+    )]
+    NonFinite {
+        /// The node whose value (forward) or gradient (backward) is not finite.
+        node: String,
+        /// `"forward"` or `"backward"`.
+        pass: &'static str,
+        /// The first offending element, in row-major order.
+        index: usize,
+        /// That element: `NaN`, `inf` or `-inf`.
+        value: String,
+    },
     /// A value asked for has not been computed.
     #[error("`{name}` has no value yet: {reason}")]
     NoValue {
@@ -108,6 +123,98 @@ pub enum Error {
         /// Why.
         reason: &'static str,
     },
+    /// A label fed to `softmax_cross_entropy` is not a class index: labels must be whole
+    /// numbers `0.0, 1.0, ...` below the number of classes.
+    #[error(
+        "`{node}`: row {row} of the labels `{labels}` is {value}, which is not a class index; labels must be whole numbers 0, 1, ... below the number of classes, {classes}"
+    )]
+    BadLabel {
+        /// The op node (e.g. the `softmax_cross_entropy` node).
+        node: String,
+        /// The node passed as its labels.
+        labels: String,
+        /// The row holding the bad label.
+        row: usize,
+        /// The label found there.
+        value: LabelValue,
+        /// The number of classes (columns of the logits).
+        classes: usize,
+    },
+    /// A literal argument of an op (e.g. the slope of `leaky_relu`) is missing, extra, or not
+    /// a finite number (runtime graph; the `network!` macro rejects these at compile time).
+    #[error("`{node}`: {message}")]
+    BadLiteral {
+        /// The op node.
+        node: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file could not be opened or read (data, DOT output).
+    #[error("cannot read or write `{file}`: {what}")]
+    Io {
+        /// The file.
+        file: String,
+        /// The kind of I/O error (e.g. `NotFound`).
+        kind: std::io::ErrorKind,
+        /// The operating system's message.
+        what: String,
+    },
+    /// A file read as gzip (by its `.gz` name or its magic bytes) does not decompress.
+    #[error("`{file}` is not valid gzip: {what}")]
+    Gzip {
+        /// The file.
+        file: String,
+        /// What the decoder reported.
+        what: String,
+    },
+    /// A data file is malformed: a bad number, a ragged row, an empty file, a header that does
+    /// not match the data.
+    #[error("{file}, line {line}{}: {what}", at_column(column))]
+    Parse {
+        /// The file.
+        file: String,
+        /// The 1-based line.
+        line: usize,
+        /// The 1-based field (column) on that line, when one field is at fault.
+        column: Option<usize>,
+        /// What is wrong.
+        what: String,
+    },
+    /// An argument is outside what the function accepts (a batch size of 0, a split fraction
+    /// above 1, a buffer of the wrong shape, a row index out of range).
+    #[error("{function}: {what}")]
+    InvalidArgument {
+        /// The function called.
+        function: &'static str,
+        /// What is wrong with the argument.
+        what: String,
+    },
+}
+
+fn at_column(column: &Option<usize>) -> String {
+    match column {
+        Some(c) => format!(", column {c}"),
+        None => String::new(),
+    }
+}
+
+/// A value carried by an [`Error`], compared bit for bit so that [`Error`] stays `Eq` (a NaN
+/// label equals itself). Displays as the number.
+#[derive(Clone, Copy, Debug)]
+pub struct LabelValue(pub f64);
+
+impl PartialEq for LabelValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for LabelValue {}
+
+impl std::fmt::Display for LabelValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
 }
 
 fn did_you_mean(suggestion: &Option<String>) -> String {

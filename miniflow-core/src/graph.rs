@@ -27,13 +27,23 @@
 //! g.sgd_update(&[w, b], 1e-2)?;
 //! # Ok::<(), miniflow_core::Error>(())
 //! ```
+//!
+//! Ops with literal arguments take them apart from the node arguments:
+//! `g.leaky_relu(z, 0.01)`, or [`Graph::op_with`]`("h", Op::LeakyRelu, &[z], &[0.01])`.
+//!
+//! An argument that gets no gradient (the labels of `softmax_cross_entropy`) receives no
+//! contribution in [`Graph::backward`]. Every leaf of a graph is an input, so the graph cannot
+//! tell data from weights when building; instead [`Graph::sgd_update`] refuses, with
+//! [`Error::NoGradient`], to train a node whose value flows into such an argument, since its
+//! gradient would be missing or incomplete. (The `network!` macro rejects the same at compile
+//! time, for params and `#[grad]` inputs.)
 
 use crate::error::{closest, Error, Result};
 use crate::network::{NetworkSpec, NodeKind};
-use crate::ops::{self, GradOut};
+use crate::ops::{self, DynBackward, DynNode, GradOut, KernelError};
 use crate::Scalar;
 use miniflow_ops::Op;
-use ndarray::{ArrayD, ArrayView, ArrayViewD, Dimension, Ix1, Ix2, IxDyn};
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use std::collections::VecDeque;
 use std::fmt;
 
@@ -59,6 +69,8 @@ struct Node<T> {
     name: String,
     op: Option<Op>,
     args: Vec<NodeId>,
+    /// The op's literal arguments (e.g. leaky_relu's slope).
+    attrs: Vec<f64>,
     value: Option<ArrayD<T>>,
     grad: Option<ArrayD<T>>,
 }
@@ -69,6 +81,8 @@ pub struct Graph<T = f64> {
     nodes: Vec<Node<T>>,
     /// Whether the values are those of the last forward (no value set since).
     fresh: bool,
+    /// Check mode: stop at the first node whose value or gradient is not finite.
+    check_finite: bool,
 }
 
 impl<T: Scalar> Graph<T> {
@@ -77,6 +91,7 @@ impl<T: Scalar> Graph<T> {
         Graph {
             nodes: Vec::new(),
             fresh: false,
+            check_finite: false,
         }
     }
 
@@ -85,17 +100,33 @@ impl<T: Scalar> Graph<T> {
         self.push(name.into(), None, Vec::new())
     }
 
-    /// Adds a node computing `op` from `args`, named `name`. Fails if the arity is wrong or an
-    /// argument is not a node of this graph.
+    /// Adds a node computing `op` from `args`, named `name`. Fails if the arity is wrong, an
+    /// argument is not a node of this graph, or the op takes literals (use
+    /// [`op_with`](Graph::op_with)).
     pub fn op(&mut self, name: impl Into<String>, op: Op, args: &[NodeId]) -> Result<NodeId> {
+        self.op_with(name, op, args, &[])
+    }
+
+    /// Adds a node computing `op` from the nodes `args` and the literals `attrs` (in the order
+    /// the op's signature lists them; e.g. `&[0.01]` for the slope of `leaky_relu`), named
+    /// `name`. Fails with [`Error::BadLiteral`] if the op takes another number of literals or
+    /// one is not finite, and with [`Error::OpShape`] if the arity is wrong.
+    pub fn op_with(
+        &mut self,
+        name: impl Into<String>,
+        op: Op,
+        args: &[NodeId],
+        attrs: &[f64],
+    ) -> Result<NodeId> {
         let name = name.into();
-        if !op.arity().accepts(args.len()) {
+        check_literals(&name, op, attrs)?;
+        let written = args.len() + attrs.len();
+        if !op.arity().accepts(written) {
             return Err(Error::OpShape {
                 node: name,
                 message: format!(
-                    "`{op}` takes {}, found {}; expected {}",
+                    "`{op}` takes {}, found {written}; expected {}",
                     op.arity(),
-                    args.len(),
                     op.signature()
                 ),
             });
@@ -103,7 +134,7 @@ impl<T: Scalar> Graph<T> {
         for &a in args {
             self.check(a)?;
         }
-        Ok(self.push(name, Some(op), args.to_vec()))
+        Ok(self.push_with(name, Some(op), args.to_vec(), attrs.to_vec()))
     }
 
     /// `linear(x, w, b) = x·w + b`.
@@ -126,16 +157,89 @@ impl<T: Scalar> Graph<T> {
         self.auto(Op::Add, vec![x, y])
     }
 
+    /// `relu(x) = max(x, 0)`, elementwise.
+    pub fn relu(&mut self, x: NodeId) -> NodeId {
+        self.auto(Op::Relu, vec![x])
+    }
+
+    /// `tanh(x)`, elementwise.
+    pub fn tanh(&mut self, x: NodeId) -> NodeId {
+        self.auto(Op::Tanh, vec![x])
+    }
+
+    /// `leaky_relu(x, slope)`, elementwise. A non-finite `slope` is reported by the forward
+    /// pass ([`Error::BadLiteral`]); [`op_with`](Graph::op_with) reports it at once.
+    pub fn leaky_relu(&mut self, x: NodeId, slope: f64) -> NodeId {
+        let name = format!("{}{}", Op::LeakyRelu.name(), self.nodes.len());
+        self.push_with(name, Some(Op::LeakyRelu), vec![x], vec![slope])
+    }
+
+    /// `matmul(a, b) = a·b`.
+    pub fn matmul(&mut self, a: NodeId, b: NodeId) -> NodeId {
+        self.auto(Op::Matmul, vec![a, b])
+    }
+
+    /// `mul(a, b) = a ⊙ b`, elementwise.
+    pub fn mul(&mut self, a: NodeId, b: NodeId) -> NodeId {
+        self.auto(Op::Mul, vec![a, b])
+    }
+
+    /// `sub(a, b) = a - b`, elementwise.
+    pub fn sub(&mut self, a: NodeId, b: NodeId) -> NodeId {
+        self.auto(Op::Sub, vec![a, b])
+    }
+
+    /// `sum(x)`, a scalar.
+    pub fn sum(&mut self, x: NodeId) -> NodeId {
+        self.auto(Op::Sum, vec![x])
+    }
+
+    /// `mean(x)`, a scalar.
+    pub fn mean(&mut self, x: NodeId) -> NodeId {
+        self.auto(Op::Mean, vec![x])
+    }
+
+    /// `softmax(x)` of each row of a `[m, c]` node.
+    pub fn softmax(&mut self, x: NodeId) -> NodeId {
+        self.auto(Op::Softmax, vec![x])
+    }
+
+    /// `softmax_cross_entropy(logits, labels)`, a scalar loss; `labels` get no gradient.
+    pub fn softmax_cross_entropy(&mut self, logits: NodeId, labels: NodeId) -> NodeId {
+        self.auto(Op::SoftmaxCrossEntropy, vec![logits, labels])
+    }
+
+    /// `bce(y, p)`, binary cross-entropy of probabilities (target first, as in `mse`).
+    pub fn bce(&mut self, y: NodeId, p: NodeId) -> NodeId {
+        self.auto(Op::Bce, vec![y, p])
+    }
+
+    /// `bce_logits(y, z)`, binary cross-entropy of `sigmoid(z)`, from the logits.
+    pub fn bce_logits(&mut self, y: NodeId, z: NodeId) -> NodeId {
+        self.auto(Op::BceLogits, vec![y, z])
+    }
+
     fn auto(&mut self, op: Op, args: Vec<NodeId>) -> NodeId {
         let name = format!("{}{}", op.name(), self.nodes.len());
         self.push(name, Some(op), args)
     }
 
     fn push(&mut self, name: String, op: Option<Op>, args: Vec<NodeId>) -> NodeId {
+        self.push_with(name, op, args, Vec::new())
+    }
+
+    fn push_with(
+        &mut self,
+        name: String,
+        op: Option<Op>,
+        args: Vec<NodeId>,
+        attrs: Vec<f64>,
+    ) -> NodeId {
         self.nodes.push(Node {
             name,
             op,
             args,
+            attrs,
             value: None,
             grad: None,
         });
@@ -335,13 +439,32 @@ impl<T: Scalar> Graph<T> {
         path.iter().map(|p| self.nodes[p.0].name.clone()).collect()
     }
 
+    /// Turns check mode on or off: forward and backward then stop with
+    /// [`Error::NonFinite`] at the first node whose value or gradient holds NaN or an
+    /// infinity (like PyTorch's anomaly mode).
+    pub fn set_check_finite(&mut self, on: bool) {
+        self.check_finite = on;
+    }
+
+    fn check_value(&self, id: NodeId, v: Option<&ArrayD<T>>, pass: &'static str) -> Result<()> {
+        match v {
+            Some(v) if self.check_finite => {
+                crate::rt::check_finite(v.view(), &self.nodes[id.0].name, pass)
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Runs forward over `order` (from [`topological_sort`](Graph::topological_sort)).
     pub fn forward(&mut self, order: &[NodeId]) -> Result<()> {
         self.fresh = false;
         for &id in order {
             self.check(id)?;
             if let Some(value) = self.compute(id)? {
+                self.check_value(id, Some(&value), "forward")?;
                 self.nodes[id.0].value = Some(value);
+            } else {
+                self.check_value(id, self.nodes[id.0].value.as_ref(), "forward")?;
             }
         }
         self.fresh = true;
@@ -381,21 +504,24 @@ impl<T: Scalar> Graph<T> {
             .map(|&a| self.arg_value(node, a))
             .collect::<Result<_>>()?;
         let shape = self.infer(node, op, &args)?;
+        check_literals(&node.name, op, &node.attrs)?;
         let mut out = ArrayD::zeros(IxDyn(&shape));
-        match op {
-            Op::Linear => ops::linear::forward(
-                to::<T, Ix2>(node, &args[0])?,
-                to::<T, Ix2>(node, &args[1])?,
-                to::<T, Ix1>(node, &args[2])?,
-                out.view_mut()
-                    .into_dimensionality::<Ix2>()
-                    .map_err(|e| internal(node, e))?,
-            ),
-            Op::Sigmoid => ops::sigmoid::forward(args[0].view(), out.view_mut()),
-            Op::Mse => out.fill(ops::mse::forward(args[0].view(), args[1].view())),
-            Op::Add => ops::add::forward(&args, out.view_mut()),
-        }
+        let dyn_node = DynNode {
+            args: &args,
+            attrs: &node.attrs,
+        };
+        ops::forward_dyn(op, &dyn_node, out.view_mut()).map_err(|e| self.kernel(node, e))?;
         Ok(Some(out))
+    }
+
+    /// The [`Error`] for a kernel's failure at `node`.
+    fn kernel(&self, node: &Node<T>, e: KernelError) -> Error {
+        let names: Vec<&str> = node
+            .args
+            .iter()
+            .map(|a| self.nodes[a.0].name.as_str())
+            .collect();
+        e.into_error(&node.name, &names)
     }
 
     fn infer(&self, node: &Node<T>, op: Op, args: &[ArrayViewD<'_, T>]) -> Result<Vec<usize>> {
@@ -458,9 +584,17 @@ impl<T: Scalar> Graph<T> {
             let Some(g) = self.nodes[id.0].grad.take() else {
                 continue; // does not reach the cost
             };
-            let result = self.contribute(id, op, &g);
+            // Every consumer has contributed by now: the gradient is complete.
+            let result = self
+                .check_value(id, Some(&g), "backward")
+                .and_then(|()| self.contribute(id, op, &g));
             self.nodes[id.0].grad = Some(g);
             result?;
+        }
+        for &id in order {
+            if self.nodes[id.0].op.is_none() {
+                self.check_value(id, self.nodes[id.0].grad.as_ref(), "backward")?;
+            }
         }
         Ok(())
     }
@@ -469,6 +603,9 @@ impl<T: Scalar> Graph<T> {
     fn contribute(&mut self, id: NodeId, op: Op, g: &ArrayD<T>) -> Result<()> {
         let arg_ids = self.nodes[id.0].args.clone();
         for (i, &a) in arg_ids.iter().enumerate() {
+            if !op.differentiable(i) {
+                continue; // data, such as labels: no gradient
+            }
             let shape = self.nodes[a.0]
                 .value
                 .as_ref()
@@ -507,67 +644,19 @@ impl<T: Scalar> Graph<T> {
             .iter()
             .map(|&a| self.arg_value(node, a))
             .collect::<Result<_>>()?;
-        match op {
-            Op::Linear => {
-                let (x, w) = (to::<T, Ix2>(node, &args[0])?, to::<T, Ix2>(node, &args[1])?);
-                let g = to::<T, Ix2>(node, &g.view())?;
-                let accumulate = out.accumulate;
-                match i {
-                    0 | 1 => {
-                        let buf = out
-                            .buf
-                            .into_dimensionality::<Ix2>()
-                            .map_err(|e| internal(node, e))?;
-                        let d = Some(GradOut {
-                            buf,
-                            accumulate,
-                            alpha: T::one(),
-                        });
-                        if i == 0 {
-                            ops::linear::backward(x, w, g, d, None, None);
-                        } else {
-                            ops::linear::backward(x, w, g, None, d, None);
-                        }
-                    }
-                    _ => {
-                        let buf = out
-                            .buf
-                            .into_dimensionality::<Ix1>()
-                            .map_err(|e| internal(node, e))?;
-                        ops::linear::backward(
-                            x,
-                            w,
-                            g,
-                            None,
-                            None,
-                            Some(GradOut {
-                                buf,
-                                accumulate,
-                                alpha: T::one(),
-                            }),
-                        );
-                    }
-                }
-            }
-            Op::Sigmoid => {
-                let s = node.value.as_ref().ok_or_else(|| Error::NoValue {
-                    name: node.name.clone(),
-                    reason: "run forward before backward",
-                })?;
-                ops::sigmoid::backward(s.view(), g.view(), out);
-            }
-            Op::Mse => {
-                let g = g.iter().next().copied().unwrap_or_else(T::one);
-                let (y, a) = (args[0].view(), args[1].view());
-                if i == 0 {
-                    ops::mse::backward(y, a, g, Some(out), None);
-                } else {
-                    ops::mse::backward(y, a, g, None, Some(out));
-                }
-            }
-            Op::Add => ops::add::backward(g.view(), out),
-        }
-        Ok(())
+        let value = node.value.as_ref().ok_or_else(|| Error::NoValue {
+            name: node.name.clone(),
+            reason: "run forward before backward",
+        })?;
+        let b = DynBackward {
+            node: DynNode {
+                args: &args,
+                attrs: &node.attrs,
+            },
+            value: value.view(),
+            g: g.view(),
+        };
+        ops::backward_dyn(op, &b, i, out).map_err(|e| self.kernel(node, e))
     }
 
     /// The seed's `forward_and_backward(graph)`, with the cost named: runs forward over
@@ -583,9 +672,21 @@ impl<T: Scalar> Graph<T> {
 
     /// The course's `sgd_update(trainables, learning_rate)`: `value -= lr * gradient` for each
     /// trainable.
+    ///
+    /// Fails with [`Error::NoGradient`] for a trainable whose value flows into an argument
+    /// that gets no gradient (the labels of `softmax_cross_entropy`): its gradient would be
+    /// missing or incomplete.
     pub fn sgd_update(&mut self, trainables: &[NodeId], lr: T) -> Result<()> {
         for &t in trainables {
             self.check(t)?;
+            if self.feeds_data_arg(t) {
+                return Err(Error::NoGradient {
+                    name: self.nodes[t.0].name.clone(),
+                    reason: "its value flows into an argument that gets no gradient (the labels \
+                             of `softmax_cross_entropy`), so its gradient would be incomplete; \
+                             labels must not depend on what is trained",
+                });
+            }
             let node = &mut self.nodes[t.0];
             match (&mut node.value, &node.grad) {
                 (Some(v), Some(g)) if v.shape() != g.shape() => {
@@ -607,6 +708,35 @@ impl<T: Scalar> Graph<T> {
         Ok(())
     }
 
+    /// Whether `t`'s value reaches an op argument that gets no gradient.
+    fn feeds_data_arg(&self, t: NodeId) -> bool {
+        self.nodes.iter().any(|n| {
+            n.op.is_some_and(|op| {
+                n.args
+                    .iter()
+                    .enumerate()
+                    .any(|(k, &a)| !op.differentiable(k) && self.depends_on(a, t))
+            })
+        })
+    }
+
+    /// Whether `from` is `target` or computed from it (cycles allowed).
+    fn depends_on(&self, from: NodeId, target: NodeId) -> bool {
+        let mut seen = vec![false; self.nodes.len()];
+        let mut stack = vec![from];
+        while let Some(id) = stack.pop() {
+            if id == target {
+                return true;
+            }
+            if let Some(s) = seen.get_mut(id.0) {
+                if !std::mem::replace(s, true) {
+                    stack.extend_from_slice(&self.nodes[id.0].args);
+                }
+            }
+        }
+        false
+    }
+
     /// Rebuilds a generated network's graph from its [`NetworkSpec`]: params and inputs become
     /// inputs, as in the seed. Returns the graph and the id of each spec node, in spec order.
     pub fn from_spec(spec: &NetworkSpec) -> Result<(Self, Vec<NodeId>)> {
@@ -621,7 +751,7 @@ impl<T: Scalar> Graph<T> {
                         .iter()
                         .map(|a| g.find(a))
                         .collect::<Result<Vec<_>>>()?;
-                    g.op(node.name, op, &args)?
+                    g.op_with(node.name, op, &args, node.attrs)?
                 }
             };
             ids.push(id);
@@ -630,17 +760,36 @@ impl<T: Scalar> Graph<T> {
     }
 }
 
-fn to<'a, T, D: Dimension>(node: &Node<T>, v: &ArrayViewD<'a, T>) -> Result<ArrayView<'a, T, D>> {
-    v.clone()
-        .into_dimensionality::<D>()
-        .map_err(|e| internal(node, e))
-}
-
-fn internal<T>(node: &Node<T>, e: ndarray::ShapeError) -> Error {
-    Error::OpShape {
-        node: node.name.clone(),
-        message: format!("argument of unexpected rank ({e})"),
+/// Checks that `attrs` are the literals `op` takes: as many, and each finite.
+fn check_literals(node: &str, op: Op, attrs: &[f64]) -> Result<()> {
+    let bad = |message: String| Error::BadLiteral {
+        node: node.to_string(),
+        message,
+    };
+    let positions: Vec<usize> = op.literals().collect();
+    if attrs.len() != positions.len() {
+        let names: Vec<String> = positions
+            .iter()
+            .filter_map(|&p| op.param(p))
+            .map(|p| format!("`{}`", p.name))
+            .collect();
+        return Err(bad(format!(
+            "`{op}` takes {} literal argument{}{}, found {}; expected {}",
+            positions.len(),
+            if positions.len() == 1 { "" } else { "s" },
+            if names.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", names.join(", "))
+            },
+            attrs.len(),
+            op.signature()
+        )));
     }
+    for (&pos, &value) in positions.iter().zip(attrs) {
+        op.check_literal(pos, value).map_err(bad)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

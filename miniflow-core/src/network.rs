@@ -40,7 +40,7 @@ pub enum NodeKind {
 }
 
 /// One node of a network, as written in the source.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub struct NodeSpec {
     /// The node's name.
     pub name: &'static str,
@@ -48,11 +48,42 @@ pub struct NodeSpec {
     pub kind: NodeKind,
     /// The node's shape, inferred at compile time for op nodes (`[]` for a scalar).
     pub shape: &'static [DimSpec],
-    /// The op's arguments, by name (empty for leaves).
+    /// The op's node arguments, by name (empty for leaves).
     pub args: &'static [&'static str],
+    /// The op's literal arguments, in order (the `0.01` of `leaky_relu(z, 0.01)`; empty for
+    /// most ops and for leaves).
+    pub attrs: &'static [f64],
     /// The node's doc comment in the source (empty if none).
     pub doc: &'static str,
 }
+
+/// Field by field, literals compared bit for bit, so that `NodeSpec` (and [`NetworkSpec`])
+/// stay `Eq` though they hold `f64` literals.
+impl PartialEq for NodeSpec {
+    fn eq(&self, other: &Self) -> bool {
+        // Destructured so that a new field cannot be forgotten here.
+        let NodeSpec {
+            name,
+            kind,
+            shape,
+            args,
+            attrs,
+            doc,
+        } = self;
+        *name == other.name
+            && *kind == other.kind
+            && *shape == other.shape
+            && *args == other.args
+            && attrs.len() == other.attrs.len()
+            && attrs
+                .iter()
+                .zip(other.attrs)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+            && *doc == other.doc
+    }
+}
+
+impl Eq for NodeSpec {}
 
 /// The static description of a network: enough to rebuild it as a runtime
 /// [`Graph`](crate::Graph), export it, or report errors by name.
@@ -135,6 +166,12 @@ pub trait Network {
     /// node whose gradient the plan computes.
     fn grad(&self, name: &str) -> Result<ArrayViewD<'_, Self::Elem>>;
 
+    /// Turns check mode on or off (off by default). In check mode, forward and backward
+    /// verify each node's value and gradient as it is computed and stop with
+    /// [`Error::NonFinite`](crate::Error::NonFinite) at the first NaN or infinity, naming the
+    /// node, like PyTorch's anomaly mode. It costs one pass over every buffer.
+    fn set_check_finite(&mut self, on: bool);
+
     /// Calls `f` on every param, in source order, with its value and gradient.
     fn visit_params(&mut self, f: &mut dyn FnMut(ParamMut<'_, Self::Elem>));
 
@@ -167,5 +204,10 @@ pub trait Network {
         let loss = self.forward()?;
         self.backward()?;
         Ok(loss)
+    }
+
+    /// The network's structure as Graphviz DOT text (see [`crate::dot`]).
+    fn to_dot(&self) -> String {
+        crate::dot::to_dot(self.spec())
     }
 }

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::network::{DimSpec, NetworkSpec, NodeKind};
 use crate::Scalar;
 use miniflow_ops::format_shape;
-use ndarray::{Array, ArrayViewD, Dimension};
+use ndarray::{Array, ArrayView, ArrayViewD, Dimension};
 
 /// Copies `value` into `buf` after checking it against the declared shape `decl`; reallocates
 /// `buf` only when the shape changes.
@@ -43,6 +43,24 @@ pub fn load<T: Scalar, D: Dimension>(
         *buf = value.to_owned();
     }
     Ok(())
+}
+
+/// In check mode: the error for the first non-finite element of `v`, the value or gradient
+/// of `node` in `pass`.
+pub fn check_finite<T: Scalar, D: Dimension>(
+    v: ArrayView<'_, T, D>,
+    node: &str,
+    pass: &'static str,
+) -> Result<()> {
+    match v.iter().position(|x| !x.is_finite()) {
+        None => Ok(()),
+        Some(index) => Err(Error::NonFinite {
+            node: node.to_string(),
+            pass,
+            index,
+            value: v.iter().nth(index).map_or(String::new(), |x| x.to_string()),
+        }),
+    }
 }
 
 /// Gives `buf` the shape `dim`, reallocating only when it differs.

@@ -6,7 +6,7 @@ miniflow::network! {
         param W: [2, 1];
         param b: [1];
         f = linear(X, W, b);
-        a = relu(f);
+        a = conv2d(f);
         loss cost = mse(y, a);
     }
 }

@@ -1,8 +1,8 @@
 //! `linear(x, w, b) = x·w + b`, with `x: [m, k]`, `w: [k, n]`, `b: [n]` broadcast over rows.
 
-use super::{matmul, sigmoid, GradOut};
+use super::{matmul, out_rank, sigmoid, DynBackward, DynNode, GradOut, KernelError};
 use crate::Scalar;
-use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2, Ix1, Ix2, Zip};
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2, ArrayViewMutD, Ix1, Ix2, IxDyn, Zip};
 
 /// `out = x·w + b`.
 pub fn forward<T: Scalar>(
@@ -66,4 +66,27 @@ pub fn backward_through_sigmoid<T: Scalar>(
     Zip::from(&mut buf)
         .and(&s)
         .for_each(|d, &s| *d = *d * sigmoid::derivative(s));
+}
+
+/// The runtime graph's forward.
+pub(crate) fn forward_dyn<T: Scalar>(
+    n: &DynNode<'_, T>,
+    out: ArrayViewMutD<'_, T>,
+) -> Result<(), KernelError> {
+    forward(n.arg(0)?, n.arg(1)?, n.arg(2)?, out_rank(out)?);
+    Ok(())
+}
+
+/// The runtime graph's backward into node argument `k`.
+pub(crate) fn backward_dyn<T: Scalar>(
+    b: &DynBackward<'_, T>,
+    k: usize,
+    dx: GradOut<'_, T, IxDyn>,
+) -> Result<(), KernelError> {
+    match k {
+        0 => backward_x(b.node.arg(1)?, b.g()?, dx.into_dim()?),
+        1 => backward_w(b.node.arg(0)?, b.g()?, dx.into_dim()?),
+        _ => backward_b(b.g()?, dx.into_dim()?),
+    }
+    Ok(())
 }

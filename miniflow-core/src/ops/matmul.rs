@@ -1,5 +1,6 @@
 //! The three matrix products `linear` needs (`a·b`, `a·bᵀ`, `aᵀ·b`), each accumulating
-//! `c = beta·c + alpha·product` into a caller's buffer.
+//! `c = beta·c + alpha·product` into a caller's buffer; and the `matmul(a, b) = a·b` op
+//! ([`forward`], [`backward_a`], [`backward_b`]), built on the same products.
 //!
 //! Small products (the course's 13x10 layer) run plain loops over contiguous rows: a packed
 //! GEMM's setup (packing buffers, an allocation per call) costs more than the product itself
@@ -7,9 +8,10 @@
 //! AVX2/AVX-512 kernels). The small loops are compiled twice, and the AVX2+FMA copy is chosen
 //! at run time when the CPU has it, so they vectorize without `-C target-cpu`.
 
+use super::{out_rank, DynBackward, DynNode, GradOut, KernelError};
 use crate::Scalar;
 use ndarray::linalg::general_mat_mul;
-use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, ArrayViewMutD, Ix2, IxDyn};
 
 /// Products with at most this many multiply-adds use the small loops. Chosen by measurement
 /// (`cargo bench --bench matmul`): beyond it the packed GEMM wins.
@@ -110,6 +112,46 @@ pub fn col_sums<T: Scalar>(alpha: T, a: ArrayView2<'_, T>, beta: T, mut out: Arr
     for row in a.rows() {
         out.zip_mut_with(&row, |o, &r| *o = *o + alpha * r);
     }
+}
+
+/// The `matmul` op: `out = a·b`, for `a: [m, k]`, `b: [k, n]`, `out: [m, n]`.
+pub fn forward<T: Scalar>(a: ArrayView2<'_, T>, b: ArrayView2<'_, T>, out: ArrayViewMut2<'_, T>) {
+    nn(T::one(), a, b, T::zero(), out);
+}
+
+/// `da (+)= g·bᵀ`, the `matmul` op's gradient with respect to `a`.
+pub fn backward_a<T: Scalar>(b: ArrayView2<'_, T>, g: ArrayView2<'_, T>, da: GradOut<'_, T, Ix2>) {
+    let beta = da.beta();
+    nt(da.alpha, g, b, beta, da.buf);
+}
+
+/// `db (+)= aᵀ·g`, the `matmul` op's gradient with respect to `b`.
+pub fn backward_b<T: Scalar>(a: ArrayView2<'_, T>, g: ArrayView2<'_, T>, db: GradOut<'_, T, Ix2>) {
+    let beta = db.beta();
+    tn(db.alpha, a, g, beta, db.buf);
+}
+
+/// The runtime graph's forward.
+pub(crate) fn forward_dyn<T: Scalar>(
+    n: &DynNode<'_, T>,
+    out: ArrayViewMutD<'_, T>,
+) -> Result<(), KernelError> {
+    forward(n.arg(0)?, n.arg(1)?, out_rank(out)?);
+    Ok(())
+}
+
+/// The runtime graph's backward into node argument `k`.
+pub(crate) fn backward_dyn<T: Scalar>(
+    b: &DynBackward<'_, T>,
+    k: usize,
+    dx: GradOut<'_, T, IxDyn>,
+) -> Result<(), KernelError> {
+    if k == 0 {
+        backward_a(b.node.arg(1)?, b.g()?, dx.into_dim()?);
+    } else {
+        backward_b(b.node.arg(0)?, b.g()?, dx.into_dim()?);
+    }
+    Ok(())
 }
 
 /// The loops, on row-major slices. `#[inline(always)]` so each lands, vectorized, in the

@@ -4,9 +4,9 @@
 //! were reshaped to `(m, 1)`: a `(m,)` target and an `(m, 1)` prediction never broadcast to
 //! `(m, m)`. They must hold the same number of elements `m`.
 
-use super::GradOut;
+use super::{DynBackward, DynNode, GradOut, KernelError};
 use crate::Scalar;
-use ndarray::{ArrayView, Dimension};
+use ndarray::{ArrayView, ArrayViewMutD, Dimension, IxDyn};
 
 /// The mean of `(y - a)²`.
 pub fn forward<T: Scalar, D: Dimension, E: Dimension>(
@@ -37,6 +37,52 @@ pub fn backward<T: Scalar, D: Dimension, E: Dimension>(
     if let Some(da) = da {
         put(da, y, a, -k);
     }
+}
+
+/// `dy (+)= (2/m)(y - a) g` alone (what `network!` calls for the gradient of `y`).
+#[inline]
+pub fn backward_y<T: Scalar, D: Dimension, E: Dimension>(
+    y: ArrayView<'_, T, D>,
+    a: ArrayView<'_, T, E>,
+    g: T,
+    dy: GradOut<'_, T, D>,
+) {
+    backward(y, a, g, Some(dy), None::<GradOut<'_, T, E>>);
+}
+
+/// `da (+)= -(2/m)(y - a) g` alone (what `network!` calls for the gradient of `a`).
+#[inline]
+pub fn backward_a<T: Scalar, D: Dimension, E: Dimension>(
+    y: ArrayView<'_, T, D>,
+    a: ArrayView<'_, T, E>,
+    g: T,
+    da: GradOut<'_, T, E>,
+) {
+    backward(y, a, g, None::<GradOut<'_, T, D>>, Some(da));
+}
+
+/// The runtime graph's forward.
+pub(crate) fn forward_dyn<T: Scalar>(
+    n: &DynNode<'_, T>,
+    mut out: ArrayViewMutD<'_, T>,
+) -> Result<(), KernelError> {
+    out.fill(forward(n.arg::<IxDyn>(0)?, n.arg::<IxDyn>(1)?));
+    Ok(())
+}
+
+/// The runtime graph's backward into node argument `k`.
+pub(crate) fn backward_dyn<T: Scalar>(
+    b: &DynBackward<'_, T>,
+    k: usize,
+    dx: GradOut<'_, T, IxDyn>,
+) -> Result<(), KernelError> {
+    let (y, a) = (b.node.arg::<IxDyn>(0)?, b.node.arg::<IxDyn>(1)?);
+    if k == 0 {
+        backward_y(y, a, b.g_scalar()?, dx);
+    } else {
+        backward_a(y, a, b.g_scalar()?, dx);
+    }
+    Ok(())
 }
 
 /// `out (+)= alpha·k (y - a)`, pairing elements in logical order.

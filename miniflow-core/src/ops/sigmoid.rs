@@ -1,9 +1,9 @@
 //! `sigmoid(x) = 1 / (1 + e^-x)`, elementwise.
 
 use super::simd::multiversion;
-use super::GradOut;
+use super::{DynBackward, DynNode, GradOut, KernelError};
 use crate::Scalar;
-use ndarray::{ArrayView, ArrayViewMut, Dimension, Zip};
+use ndarray::{ArrayView, ArrayViewMut, ArrayViewMutD, Dimension, IxDyn, Zip};
 
 /// The logistic function. Stable for any `x`: `e^-x` is clamped before it could overflow, and
 /// results below the smallest normal number are flushed to 0 (`sigmoid(-1000) == 0`,
@@ -80,4 +80,23 @@ pub fn backward<T: Scalar, D: Dimension>(
     } else {
         z.for_each(|d, &s, &g| *d = alpha * derivative(s) * g);
     }
+}
+
+/// The runtime graph's forward.
+pub(crate) fn forward_dyn<T: Scalar>(
+    n: &DynNode<'_, T>,
+    out: ArrayViewMutD<'_, T>,
+) -> Result<(), KernelError> {
+    forward(n.arg::<IxDyn>(0)?, out);
+    Ok(())
+}
+
+/// The runtime graph's backward.
+pub(crate) fn backward_dyn<T: Scalar>(
+    b: &DynBackward<'_, T>,
+    _k: usize,
+    dx: GradOut<'_, T, IxDyn>,
+) -> Result<(), KernelError> {
+    backward(b.value::<IxDyn>()?, b.g()?, dx);
+    Ok(())
 }

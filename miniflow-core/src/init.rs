@@ -1,0 +1,159 @@
+//! Parameter initialisation over any [`Network`]: the course's `randn`, Xavier/Glorot and He
+//! (uniform or normal), constants, all seeded.
+//!
+//! Every scheme treats a param by its rank, read from the param's current shape:
+//!
+//! - rank 0 or 1 (a bias such as `b: [10]`, or a scalar): set to **zero**, as the course does
+//!   (`b = np.zeros(...)`);
+//! - rank 2 (a weight `W: [fan_in, fan_out]`, the layout `linear(x, W, b) = x·W + b` uses):
+//!   drawn from the scheme's distribution;
+//! - rank 3 or more: drawn too, with `fan_out` the last dim and `fan_in` the product of the
+//!   others.
+//!
+//! Params are visited in source order ([`Network::visit_params`]) and each one's elements in
+//! row-major order, so a seed fixes every value on every platform (see [`crate::rng`]).
+//! Values are drawn in `f64` and rounded to the network's element type.
+//!
+//! ```
+//! use miniflow_core::{init, Network};
+//! # fn demo<N: Network>(net: &mut N) {
+//! init::randn(net, 42); // W ~ N(0, 1), b = 0: the course's nn.py
+//! init::xavier_uniform(net, 42); // W ~ U(-a, a), a = sqrt(6 / (fan_in + fan_out))
+//! init::he_normal(net, 42); // W ~ N(0, 2 / fan_in)
+//! # }
+//! ```
+
+use crate::rng::Rng;
+use crate::{Network, Scalar};
+
+/// A distribution for weights (params of rank 2 or more). Biases (rank 0 and 1) are always
+/// set to zero.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Init {
+    /// `N(0, 1)`: the course's `np.random.randn`.
+    Randn,
+    /// `N(0, std²)`.
+    Normal {
+        /// The standard deviation.
+        std: f64,
+    },
+    /// `U(low, high)`.
+    Uniform {
+        /// The lower bound (included).
+        low: f64,
+        /// The upper bound (excluded).
+        high: f64,
+    },
+    /// Xavier/Glorot uniform: `U(-a, a)` with `a = sqrt(6 / (fan_in + fan_out))`.
+    XavierUniform,
+    /// Xavier/Glorot normal: `N(0, 2 / (fan_in + fan_out))`.
+    XavierNormal,
+    /// He (Kaiming) uniform: `U(-a, a)` with `a = sqrt(6 / fan_in)`, for ReLU-like layers.
+    HeUniform,
+    /// He (Kaiming) normal: `N(0, 2 / fan_in)`.
+    HeNormal,
+    /// Every element zero (weights included).
+    Zeros,
+}
+
+/// A weight's `(fan_in, fan_out)` from its shape: `[fan_in, fan_out]` for rank 2; for higher
+/// ranks the last dim is `fan_out` and the product of the others `fan_in`. `None` for rank 0
+/// and 1 (biases).
+pub fn fans(shape: &[usize]) -> Option<(usize, usize)> {
+    match shape.split_last() {
+        Some((&fan_out, rest)) if !rest.is_empty() => Some((rest.iter().product(), fan_out)),
+        _ => None,
+    }
+}
+
+impl Init {
+    /// How to draw one weight element for a param of the given fans.
+    fn sampler(self, fan_in: usize, fan_out: usize) -> Draw {
+        // An empty dim gives a param with no elements: nothing is drawn, so any finite
+        // parameters will do.
+        let fan_in = fan_in.max(1) as f64;
+        let fans = (fan_in + fan_out.max(1) as f64).max(1.0);
+        match self {
+            Init::Randn => Draw::Normal(1.0),
+            Init::Normal { std } => Draw::Normal(std),
+            Init::Uniform { low, high } => Draw::Uniform(low, high),
+            Init::XavierUniform => {
+                let a = (6.0 / fans).sqrt();
+                Draw::Uniform(-a, a)
+            }
+            Init::XavierNormal => Draw::Normal((2.0 / fans).sqrt()),
+            Init::HeUniform => {
+                let a = (6.0 / fan_in).sqrt();
+                Draw::Uniform(-a, a)
+            }
+            Init::HeNormal => Draw::Normal((2.0 / fan_in).sqrt()),
+            Init::Zeros => Draw::Zero,
+        }
+    }
+
+    /// Initialises every param of `net` with this scheme, drawing from `rng`.
+    pub fn apply<N: Network + ?Sized>(self, net: &mut N, rng: &mut Rng) {
+        net.visit_params(&mut |mut p| {
+            let draw = match fans(p.value.shape()) {
+                Some((fan_in, fan_out)) => self.sampler(fan_in, fan_out),
+                None => Draw::Zero,
+            };
+            for v in p.value.iter_mut() {
+                *v = N::Elem::from_f64(draw.sample(rng));
+            }
+        });
+    }
+
+    /// Initialises every param of `net` with this scheme from a fresh [`Rng`] seeded by `seed`.
+    pub fn apply_seeded<N: Network + ?Sized>(self, net: &mut N, seed: u64) {
+        self.apply(net, &mut Rng::new(seed));
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Draw {
+    Zero,
+    Normal(f64),
+    Uniform(f64, f64),
+}
+
+impl Draw {
+    fn sample(self, rng: &mut Rng) -> f64 {
+        match self {
+            Draw::Zero => 0.0,
+            Draw::Normal(std) => std * rng.normal(),
+            Draw::Uniform(low, high) => rng.uniform_range(low, high),
+        }
+    }
+}
+
+/// The course's initialisation: weights `~ N(0, 1)` (`np.random.randn`), biases zero.
+pub fn randn<N: Network + ?Sized>(net: &mut N, seed: u64) {
+    Init::Randn.apply_seeded(net, seed);
+}
+
+/// Xavier/Glorot uniform weights, `U(-a, a)` with `a = sqrt(6 / (fan_in + fan_out))`; biases
+/// zero. Suits sigmoid and tanh layers.
+pub fn xavier_uniform<N: Network + ?Sized>(net: &mut N, seed: u64) {
+    Init::XavierUniform.apply_seeded(net, seed);
+}
+
+/// Xavier/Glorot normal weights, `N(0, 2 / (fan_in + fan_out))`; biases zero.
+pub fn xavier_normal<N: Network + ?Sized>(net: &mut N, seed: u64) {
+    Init::XavierNormal.apply_seeded(net, seed);
+}
+
+/// He uniform weights, `U(-a, a)` with `a = sqrt(6 / fan_in)`; biases zero.
+pub fn he_uniform<N: Network + ?Sized>(net: &mut N, seed: u64) {
+    Init::HeUniform.apply_seeded(net, seed);
+}
+
+/// He normal weights, `N(0, 2 / fan_in)`; biases zero. Suits ReLU layers.
+pub fn he_normal<N: Network + ?Sized>(net: &mut N, seed: u64) {
+    Init::HeNormal.apply_seeded(net, seed);
+}
+
+/// Sets every param (weights and biases) to zero.
+pub fn zeros<N: Network + ?Sized>(net: &mut N) {
+    Init::Zeros.apply(net, &mut Rng::new(0));
+}

@@ -1,0 +1,137 @@
+//! After the first step, a training loop over a `Dataset` with the course's sampler, batch
+//! gathering into preallocated buffers and the stateful optimizers (`Momentum`, `Adam`)
+//! allocates nothing: counted with a counting global allocator, per thread.
+
+use miniflow::data::{Dataset, Sampler, WithReplacement};
+use miniflow::ndarray::{Array1, Array2};
+use miniflow::train::{self, Fit, Progress};
+use miniflow::{Adam, Momentum, Network, Optimizer};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::ops::ControlFlow;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: delegates every call to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_during(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+miniflow::network! {
+    /// The course's nn.py network, 13 -> 10 -> 1.
+    struct TwoLayer {
+        input X: [batch, 13];
+        input y: [batch];
+        param W1: [13, 10];
+        param b1: [10];
+        param W2: [10, 1];
+        param b2: [1];
+        l1 = linear(X, W1, b1);
+        s1 = sigmoid(l1);
+        l2 = linear(s1, W2, b2);
+        loss cost = mse(y, l2);
+    }
+}
+
+fn data() -> Dataset<f64> {
+    let x = Array2::from_shape_fn((100, 13), |(i, j)| ((i * 13 + j) as f64 * 0.1).sin());
+    let y = Array1::from_shape_fn(100, |i| i as f64 * 0.05);
+    Dataset::new(x, y).unwrap()
+}
+
+fn loop_allocates_nothing_after_the_first_step<O: Optimizer<f64>>(mut opt: O) {
+    let d = data();
+    let mut net = TwoLayer::new();
+    miniflow::init::randn(&mut net, 1);
+    let mut sampler = WithReplacement::new(d.len(), 11, 2).unwrap();
+    let mut batch = d.batch(11);
+    let mut epoch = |net: &mut TwoLayer, opt: &mut O| {
+        sampler.start_epoch();
+        while let Some(rows) = sampler.next_batch() {
+            d.gather(rows, &mut batch).unwrap();
+            net.feed("X", &batch.x()).unwrap();
+            net.feed("y", &batch.y()).unwrap();
+            net.forward_backward().unwrap();
+            opt.step(net);
+        }
+    };
+    let first = allocations_during(|| epoch(&mut net, &mut opt));
+    assert!(
+        first > 0,
+        "the first step sizes buffers and optimizer state"
+    );
+    let steady = allocations_during(|| {
+        for _ in 0..5 {
+            epoch(&mut net, &mut opt)
+        }
+    });
+    assert_eq!(steady, 0, "5 epochs of 9 steps allocated {steady} times");
+}
+
+#[test]
+fn momentum_loop_allocates_nothing() {
+    loop_allocates_nothing_after_the_first_step(Momentum::new(0.01, 0.9));
+}
+
+#[test]
+fn adam_loop_allocates_nothing() {
+    loop_allocates_nothing_after_the_first_step(Adam::new(0.01));
+}
+
+#[test]
+fn fit_allocates_per_run_not_per_step() {
+    let d = data();
+    let mut net = TwoLayer::new();
+    miniflow::init::randn(&mut net, 1);
+    let mut sampler = WithReplacement::new(d.len(), 11, 2).unwrap();
+    let mut adam = Adam::new(0.01);
+    let mut run = |epochs: usize| {
+        allocations_during(|| {
+            Fit::new(epochs)
+                .progress(Progress::Never)
+                .run(
+                    &mut net,
+                    &d,
+                    &mut sampler,
+                    train::optimizer_step(&mut adam),
+                    |_| ControlFlow::Continue(()),
+                )
+                .unwrap();
+        })
+    };
+    run(1);
+    // A run allocates its batch buffers and history only: the same few allocations for 1
+    // epoch as for 20 (180 steps).
+    let (short, long) = (run(1), run(20));
+    assert_eq!(
+        short, long,
+        "1 epoch: {short} allocations, 20 epochs: {long}"
+    );
+    assert!(long <= 4, "{long} allocations per run");
+}
