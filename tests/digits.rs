@@ -1,0 +1,24 @@
+//! The digits example reaches at least 95% held-out accuracy with its default seed.
+
+#[path = "../examples/digits.rs"]
+#[allow(dead_code)]
+mod digits;
+
+#[test]
+fn digits_classifier_reaches_95_percent_held_out() {
+    let report = digits::run(digits::DEFAULT_EPOCHS, digits::DEFAULT_SEED).unwrap();
+    assert!(
+        report.accuracy >= 0.95,
+        "held-out accuracy {:.4} < 0.95",
+        report.accuracy
+    );
+    // The confusion matrix accounts for every held-out image, and its diagonal is the
+    // accuracy.
+    let total: usize = report.confusion.sum();
+    let diagonal: usize = report.confusion.diag().sum();
+    assert_eq!(diagonal as f64 / total as f64, report.accuracy);
+    assert!(
+        report.losses.last().unwrap() < &report.losses[0],
+        "training reduced the loss"
+    );
+}
