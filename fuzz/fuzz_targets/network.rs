@@ -18,15 +18,27 @@ fuzz_target!(|data: &[u8]| {
     if s.contains("compile_error") {
         // Only `:: core :: compile_error ! { "message" }`s, each message non-empty.
         let tts: Vec<TokenTree> = out.into_iter().collect();
-        assert!(tts.len() % 8 == 0, "compile_error! mixed with code: {s}");
+        assert!(
+            tts.len().is_multiple_of(8),
+            "compile_error! mixed with code: {s}"
+        );
         for chunk in tts.chunks(8) {
-            assert!(matches!(&chunk[5], TokenTree::Ident(i) if i == "compile_error"), "{s}");
+            assert!(
+                matches!(&chunk[5], TokenTree::Ident(i) if i == "compile_error"),
+                "{s}"
+            );
             let TokenTree::Group(g) = &chunk[7] else {
                 panic!("compile_error! without a message: {s}");
             };
-            assert!(g.stream().to_string().trim_matches('"').trim().len() > 0, "empty message: {s}");
+            assert!(
+                !g.stream().to_string().trim_matches('"').trim().is_empty(),
+                "empty message: {s}"
+            );
         }
     } else {
-        assert!(s.contains("struct") && s.contains("impl"), "neither code nor errors: {s}");
+        assert!(
+            s.contains("struct") && s.contains("impl"),
+            "neither code nor errors: {s}"
+        );
     }
 });

@@ -862,3 +862,15 @@ fn finite_differences_compare_many_derivatives() {
         "{cases_without} networks compared no derivative"
     );
 }
+
+/// The wild graphs are not all rejected early: a fair share run forward and backward.
+#[test]
+fn wild_graphs_often_get_to_run() {
+    let mut rng = SplitMix(5);
+    let mut ran = 0;
+    for _ in 0..2_000 {
+        let bytes: Vec<u8> = (0..96).map(|_| rng.below(256) as u8).collect();
+        ran += usize::from(exercise(&wild_from(&bytes)).unwrap_or_else(|e| panic!("{e}")));
+    }
+    assert!(ran >= 200, "only {ran} of 2000 wild graphs ran forward");
+}
