@@ -2,6 +2,9 @@
 //! numbers: MSE shapes, fan-out sums, db's shape, integer-looking inputs, missing feeds, a
 //! named loss, and the typed run-time errors of the `Network` API.
 
+mod common;
+
+use common::rel_close;
 use miniflow::ndarray::{array, Array1, Array2, ArrayD};
 use miniflow::{Error, Graph, Network, Optimizer, Sgd};
 
@@ -88,14 +91,10 @@ miniflow::network! {
     }
 }
 
-fn close(a: f64, b: f64, rel: f64) -> bool {
-    a == b || (a - b).abs() <= rel * a.abs().max(b.abs())
-}
-
 fn assert_all_close(what: &str, got: &[f64], want: &[f64], rel: f64) {
     assert_eq!(got.len(), want.len(), "{what}: lengths");
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!(close(*g, *w, rel), "{what}[{i}]: got {g:e}, want {w:e}");
+        assert!(rel_close(*g, *w, rel), "{what}[{i}]: got {g:e}, want {w:e}");
     }
 }
 
@@ -124,7 +123,7 @@ fn mse_of_m_target_and_m_by_1_prediction_is_elementwise_not_broadcast() {
     net.feed("y", &y).unwrap();
     net.feed("a", &a).unwrap();
     let cost = net.forward_backward().unwrap();
-    assert!(close(cost, 23.416666666666668, 1e-15), "{cost}");
+    assert!(rel_close(cost, 23.416666666666668, 1e-15), "{cost}");
 
     // What numpy would give without the reshape: (y - a) broadcast to (3, 3).
     let broadcast = (&y - &a).mapv(|d| d * d).mean().unwrap();
@@ -160,7 +159,7 @@ fn mse_of_m_target_and_m_by_1_prediction_is_elementwise_not_broadcast() {
 fn seed_backprop_numbers_with_m_target_and_m_by_1_prediction() {
     let mut net = course_with_seed_values();
     let cost = net.forward_backward().unwrap();
-    assert!(close(cost, 2.4999498960133932, 1e-14), "{cost:e}");
+    assert!(rel_close(cost, 2.4999498960133932, 1e-14), "{cost:e}");
     assert_eq!(net.value("a").unwrap().shape(), &[2, 1]);
 
     let (shape, dx) = grad_vec(&net, "X");
@@ -219,7 +218,7 @@ fn fan_out_gradients_are_sums_over_consumers() {
         db += gh;
         dc += g;
     }
-    assert!(close(loss, want_loss, 1e-14), "{loss} vs {want_loss}");
+    assert!(rel_close(loss, want_loss, 1e-14), "{loss} vs {want_loss}");
     let (shape, gh) = grad_vec(&net, "h");
     assert_eq!(shape, [2, 1]);
     assert_all_close("dh", &gh, &dh, 1e-14);
@@ -230,7 +229,7 @@ fn fan_out_gradients_are_sums_over_consumers() {
         let via_s = gt[i] * s[[i, 0]] * (1.0 - s[[i, 0]]);
         assert!((gh[i] - gt[i]).abs() > 1e-3, "{} vs {}", gh[i], gt[i]);
         assert!((gh[i] - via_s).abs() > 1e-3, "{} vs {via_s}", gh[i]);
-        assert!(close(gh[i], gt[i] + via_s, 1e-14));
+        assert!(rel_close(gh[i], gt[i] + via_s, 1e-14));
     }
     assert_all_close("dk", &grad_vec(&net, "k").1, &dk, 1e-14);
     assert_all_close("dw", &grad_vec(&net, "w").1, &[dw], 1e-14);
@@ -272,7 +271,7 @@ fn db_has_the_shape_of_b_and_sums_over_rows() {
     assert_eq!(net.grad("b").unwrap().shape(), &[1], "not [2, 1]");
     let df = net.grad("f").unwrap();
     assert_eq!(df.shape(), &[2, 1]);
-    assert!(close(net.grad("b").unwrap()[[0]], df.sum(), 1e-15));
+    assert!(rel_close(net.grad("b").unwrap()[[0]], df.sum(), 1e-15));
 
     let mut net = Wide::new();
     net.feed(
@@ -311,7 +310,7 @@ fn db_has_the_shape_of_b_and_sums_over_rows() {
     assert!(db.iter().all(|&v| v != 0.0));
     let dc = net.grad("c").unwrap();
     assert_eq!(dc.shape(), &[1]);
-    assert!(close(dc[[0]], net.grad("o").unwrap().sum(), 1e-14));
+    assert!(rel_close(dc[[0]], net.grad("o").unwrap().sum(), 1e-14));
 }
 
 // --- Integer-looking inputs are floats -----------------------------------------------------
@@ -537,7 +536,7 @@ fn inconsistent_named_dims_are_an_error_at_forward() {
     net.set_param("W", array![[2.], [3.]].view().into_dyn())
         .unwrap();
     net.set_param("b", array![-3.].view().into_dyn()).unwrap();
-    assert!(close(net.forward().unwrap(), 2.4999498960133932, 1e-14));
+    assert!(rel_close(net.forward().unwrap(), 2.4999498960133932, 1e-14));
 }
 
 #[test]

@@ -2,12 +2,14 @@
 //! and pins the pitfalls: gradients summed over every consumer, db's shape, MSE shapes, unfed
 //! inputs, the SGD rule, non-scalar costs and wrong shapes.
 
+mod common;
+
+use common::{assert_close, numeric_grad, Rng, FD_TOL};
 use miniflow_core::ndarray::{arr0, array, Array1, Array2, ArrayD, ArrayViewD, Axis, IxDyn};
 use miniflow_core::{Error, Graph, NodeId, Op};
 
 /// Tolerance for the course's numbers (which are printed to 7–9 significant digits).
 const TOL: f64 = 1e-8;
-const EPS: f64 = 1e-6;
 
 #[track_caller]
 fn assert_values(
@@ -37,24 +39,6 @@ fn value_of(g: &Graph<f64>, id: NodeId) -> f64 {
     let v = g.value(id).expect("computed");
     assert_eq!(v.len(), 1);
     v.iter().copied().next().expect("one element")
-}
-
-/// Tiny deterministic PRNG (splitmix64) for the finite-difference checks.
-struct Rng(u64);
-
-impl Rng {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        2.0 * ((z >> 11) as f64 / (1u64 << 53) as f64) - 1.0
-    }
-
-    fn array(&mut self, shape: &[usize]) -> ArrayD<f64> {
-        ArrayD::from_shape_simple_fn(IxDyn(shape), || self.uniform())
-    }
 }
 
 fn sig(x: f64) -> f64 {
@@ -305,31 +289,16 @@ fn fd_grad(
 ) -> ArrayD<f64> {
     let mut feed = feed.to_vec();
     let base = feed[k].1.clone();
-    let mut grad = ArrayD::zeros(base.raw_dim());
-    for i in 0..base.len() {
-        let mut v = base.clone();
-        v.as_slice_mut().unwrap()[i] += EPS;
-        feed[k].1 = v.clone();
-        let plus = cost_at(g, &feed, cost);
-        v.as_slice_mut().unwrap()[i] -= 2.0 * EPS;
-        feed[k].1 = v;
-        let minus = cost_at(g, &feed, cost);
-        grad.as_slice_mut().unwrap()[i] = (plus - minus) / (2.0 * EPS);
-    }
-    grad
+    numeric_grad(&base, |x| {
+        feed[k].1 = x.clone();
+        cost_at(g, &feed, cost)
+    })
 }
 
 #[track_caller]
 fn assert_fd(what: &str, got: Option<ArrayViewD<'_, f64>>, want: &ArrayD<f64>) {
     let got = got.unwrap_or_else(|| panic!("{what}: no gradient"));
-    assert_eq!(got.shape(), want.shape(), "{what}: shape");
-    for (g, w) in got.iter().zip(want.iter()) {
-        let rel = (g - w).abs() / (g.abs() + w.abs()).max(1.0);
-        assert!(
-            rel <= 1e-6,
-            "{what}: got {g:e}, want {w:e}\n{got}\nvs\n{want}"
-        );
-    }
+    assert_close(what, got, want.view(), FD_TOL);
 }
 
 #[test]
@@ -337,14 +306,14 @@ fn seed_gradients_match_finite_differences() {
     // Every leaf of the seed network, including the target y, at the seed's values and at a
     // less saturated point where the gradients are not tiny.
     let mut s = seed_graph();
-    let mut rng = Rng(3);
+    let mut rng = Rng::new(3);
     let feeds = [
         seed_feed(&s),
         vec![
-            (s.x, rng.array(&[4, 2])),
-            (s.y, rng.array(&[4])),
-            (s.w, rng.array(&[2, 1])),
-            (s.b, rng.array(&[1])),
+            (s.x, rng.array(IxDyn(&[4, 2]))),
+            (s.y, rng.array(IxDyn(&[4]))),
+            (s.w, rng.array(IxDyn(&[2, 1]))),
+            (s.b, rng.array(IxDyn(&[1]))),
         ],
     ];
     for feed in feeds {
@@ -379,12 +348,12 @@ fn fan_out_gradients_are_summed_over_every_consumer() {
     let h = g.op("h", Op::Add, &[f2, s, x]).unwrap();
     let cost = g.mse(y, h);
 
-    let mut rng = Rng(42);
+    let mut rng = Rng::new(42);
     let feed = vec![
-        (x, rng.array(&[3, 2])),
-        (w, rng.array(&[2, 2])),
-        (b, rng.array(&[2])),
-        (y, rng.array(&[6])),
+        (x, rng.array(IxDyn(&[3, 2]))),
+        (w, rng.array(IxDyn(&[2, 2]))),
+        (b, rng.array(IxDyn(&[2]))),
+        (y, rng.array(IxDyn(&[6]))),
     ];
     let order = g.topological_sort(feed.clone()).unwrap();
     g.forward_and_backward(&order, cost).unwrap();
@@ -466,13 +435,13 @@ fn db_has_b_shape_for_every_batch_size() {
         let (x, w, b, y) = (g.input("X"), g.input("W"), g.input("b"), g.input("y"));
         let f = g.linear(x, w, b);
         let cost = g.mse(y, f);
-        let mut rng = Rng(m as u64);
+        let mut rng = Rng::new(m as u64);
         let order = g
             .topological_sort([
-                (x, rng.array(&[m, 3])),
-                (w, rng.array(&[3, 4])),
-                (b, rng.array(&[4])),
-                (y, rng.array(&[m, 4])),
+                (x, rng.array(IxDyn(&[m, 3]))),
+                (w, rng.array(IxDyn(&[3, 4]))),
+                (b, rng.array(IxDyn(&[4]))),
+                (y, rng.array(IxDyn(&[m, 4]))),
             ])
             .unwrap();
         g.forward_and_backward(&order, cost).unwrap();
@@ -558,12 +527,12 @@ fn unfed_input_is_missing_feed() {
 #[test]
 fn sgd_update_moves_by_exactly_minus_lr_times_grad() {
     let mut s = seed_graph();
-    let mut rng = Rng(9);
+    let mut rng = Rng::new(9);
     let feed = vec![
-        (s.x, rng.array(&[5, 2])),
-        (s.y, rng.array(&[5])),
-        (s.w, rng.array(&[2, 1])),
-        (s.b, rng.array(&[1])),
+        (s.x, rng.array(IxDyn(&[5, 2]))),
+        (s.y, rng.array(IxDyn(&[5]))),
+        (s.w, rng.array(IxDyn(&[2, 1]))),
+        (s.b, rng.array(IxDyn(&[1]))),
     ];
     let order = s.g.topological_sort(feed.clone()).unwrap();
     let loss0 = s.g.forward_and_backward(&order, s.cost).unwrap();

@@ -6,103 +6,13 @@
 //! `L = g · mse(y, a)` with a scalar `g`). The backward kernel is called with `G` (or `g`) and
 //! must return `∂L/∂input` for every input.
 
+mod common;
+
+use common::{assert_close, contract, numeric_grad, rel_err, Rng, EPS, EXACT_TOL, FD_TOL};
 use miniflow_core::ndarray::{
-    s, Array, Array1, Array2, ArrayD, ArrayView, ArrayView1, ArrayView2, Axis, Dimension, IxDyn,
-    ShapeBuilder,
+    s, Array1, Array2, ArrayD, ArrayView1, ArrayView2, Axis, IxDyn, ShapeBuilder,
 };
 use miniflow_core::ops::{add, linear, mse, sigmoid, GradOut};
-
-const EPS: f64 = 1e-6;
-const FD_TOL: f64 = 1e-6;
-/// For results that must agree up to rounding only (no finite differences involved).
-const EXACT_TOL: f64 = 1e-12;
-
-// ---------------------------------------------------------------------------------------------
-// A tiny deterministic PRNG (splitmix64), so the tests need no extra dependency.
-// ---------------------------------------------------------------------------------------------
-
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[lo, hi)`.
-    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        let unit = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        lo + (hi - lo) * unit
-    }
-
-    /// An array of the given shape with entries uniform in `[-1, 1)`.
-    fn array<Sh: ShapeBuilder>(&mut self, shape: Sh) -> Array<f64, Sh::Dim> {
-        Array::from_shape_simple_fn(shape, || self.uniform(-1.0, 1.0))
-    }
-
-    /// Finite junk, far from any real gradient, to prefill output buffers with.
-    fn junk<Sh: ShapeBuilder>(&mut self, shape: Sh) -> Array<f64, Sh::Dim> {
-        Array::from_shape_simple_fn(shape, || self.uniform(-1e3, 1e3))
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Comparison and finite-difference helpers.
-// ---------------------------------------------------------------------------------------------
-
-fn rel_err(a: f64, b: f64) -> f64 {
-    (a - b).abs() / (a.abs() + b.abs()).max(1.0)
-}
-
-/// Asserts `got` and `want` have one shape and agree elementwise to `tol` (relative, see
-/// [`rel_err`]). Fails on any NaN.
-#[track_caller]
-fn assert_close<D: Dimension>(
-    what: &str,
-    got: ArrayView<'_, f64, D>,
-    want: ArrayView<'_, f64, D>,
-    tol: f64,
-) {
-    assert_eq!(got.shape(), want.shape(), "{what}: shapes differ");
-    for ((idx, &g), &w) in got.indexed_iter().zip(want.iter()) {
-        let e = rel_err(g, w);
-        assert!(
-            e <= tol, // false for NaN
-            "{what} at {idx:?}: got {g:e}, want {w:e} (relative error {e:e} > {tol:e})"
-        );
-    }
-}
-
-/// Central finite differences of `f` with respect to every element of `x`.
-fn numeric_grad<D: Dimension>(
-    x: &Array<f64, D>,
-    mut f: impl FnMut(&Array<f64, D>) -> f64,
-) -> Array<f64, D> {
-    let mut xp = x.to_owned();
-    let mut grad = Array::zeros(x.raw_dim());
-    let n = x.len();
-    for i in 0..n {
-        let orig = xp.as_slice().expect("standard layout")[i];
-        xp.as_slice_mut().expect("standard layout")[i] = orig + EPS;
-        let plus = f(&xp);
-        xp.as_slice_mut().expect("standard layout")[i] = orig - EPS;
-        let minus = f(&xp);
-        xp.as_slice_mut().expect("standard layout")[i] = orig;
-        grad.as_slice_mut().expect("standard layout")[i] = (plus - minus) / (2.0 * EPS);
-    }
-    grad
-}
-
-fn contract<D: Dimension>(g: &Array<f64, D>, out: &Array<f64, D>) -> f64 {
-    g.iter().zip(out.iter()).map(|(g, o)| g * o).sum()
-}
 
 // ---------------------------------------------------------------------------------------------
 // The checker itself must be able to fail.

@@ -10,10 +10,12 @@
 //! Each op is turned into a scalar objective by contracting its output with a fixed random
 //! upstream gradient `G`: `L = Σ G ⊙ op(inputs)` (for a scalar output, `L = g · op(inputs)`).
 
+mod common;
+
+use common::{assert_close, contract, numeric_grad, rel_err, Rng, EXACT_TOL, FD_TOL};
 use miniflow_core::error::LabelValue;
 use miniflow_core::ndarray::{
-    arr2, array, Array, Array1, Array2, ArrayD, ArrayView, ArrayViewD, Axis, Dimension, Ix1, Ix2,
-    IxDyn, ShapeBuilder,
+    arr2, array, Array1, Array2, ArrayD, ArrayView, ArrayViewD, Axis, Ix1, Ix2, IxDyn,
 };
 use miniflow_core::ops::{
     bce, bce_logits, leaky_relu, matmul, mean, mul, relu, sigmoid, softmax, softmax_cross_entropy,
@@ -21,106 +23,9 @@ use miniflow_core::ops::{
 };
 use miniflow_core::{Error, Graph, Op};
 
-const EPS: f64 = 1e-6;
-const FD_TOL: f64 = 1e-6;
-/// For results that must agree up to rounding only (no finite differences involved).
-const EXACT_TOL: f64 = 1e-12;
-
-// ---------------------------------------------------------------------------------------------
-// A tiny deterministic PRNG (splitmix64), as in `kernels_fd.rs`.
-// ---------------------------------------------------------------------------------------------
-
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[lo, hi)`.
-    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        let unit = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        lo + (hi - lo) * unit
-    }
-
-    /// Entries uniform in `[lo, hi)`.
-    fn array_in<Sh: ShapeBuilder>(&mut self, shape: Sh, lo: f64, hi: f64) -> Array<f64, Sh::Dim> {
-        Array::from_shape_simple_fn(shape, || self.uniform(lo, hi))
-    }
-
-    /// Entries uniform in `[-1, 1)`.
-    fn array<Sh: ShapeBuilder>(&mut self, shape: Sh) -> Array<f64, Sh::Dim> {
-        self.array_in(shape, -1.0, 1.0)
-    }
-
-    /// Finite junk, far from any real gradient, to prefill output buffers with.
-    fn junk<Sh: ShapeBuilder>(&mut self, shape: Sh) -> Array<f64, Sh::Dim> {
-        self.array_in(shape, -1e3, 1e3)
-    }
-
-    /// Class indices `0.0, 1.0, ...` below `classes`.
-    fn labels(&mut self, m: usize, classes: usize) -> ArrayD<f64> {
-        ArrayD::from_shape_simple_fn(IxDyn(&[m]), || {
-            (self.uniform(0.0, classes as f64).floor()).min(classes as f64 - 1.0)
-        })
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Helpers.
 // ---------------------------------------------------------------------------------------------
-
-fn rel_err(a: f64, b: f64) -> f64 {
-    (a - b).abs() / (a.abs() + b.abs()).max(1.0)
-}
-
-/// Asserts `got` and `want` have one shape and agree elementwise to `tol` (relative, see
-/// [`rel_err`]). Fails on any NaN.
-#[track_caller]
-fn assert_close<D: Dimension>(
-    what: &str,
-    got: ArrayView<'_, f64, D>,
-    want: ArrayView<'_, f64, D>,
-    tol: f64,
-) {
-    assert_eq!(got.shape(), want.shape(), "{what}: shapes differ");
-    for ((idx, &g), &w) in got.indexed_iter().zip(want.iter()) {
-        let e = rel_err(g, w);
-        assert!(
-            e <= tol, // false for NaN
-            "{what} at {idx:?}: got {g:e}, want {w:e} (relative error {e:e} > {tol:e})"
-        );
-    }
-}
-
-/// Central finite differences of `f` with respect to every element of `x`.
-fn numeric_grad(x: &ArrayD<f64>, mut f: impl FnMut(&ArrayD<f64>) -> f64) -> ArrayD<f64> {
-    let mut xp = x.to_owned();
-    let mut grad = ArrayD::zeros(x.raw_dim());
-    for (i, g) in grad.iter_mut().enumerate() {
-        let orig = *xp.iter().nth(i).unwrap();
-        *xp.iter_mut().nth(i).unwrap() = orig + EPS;
-        let plus = f(&xp);
-        *xp.iter_mut().nth(i).unwrap() = orig - EPS;
-        let minus = f(&xp);
-        *xp.iter_mut().nth(i).unwrap() = orig;
-        *g = (plus - minus) / (2.0 * EPS);
-    }
-    grad
-}
-
-fn contract(g: &ArrayD<f64>, out: &ArrayD<f64>) -> f64 {
-    assert_eq!(g.shape(), out.shape());
-    g.iter().zip(out.iter()).map(|(g, o)| g * o).sum()
-}
 
 fn scalar(v: f64) -> ArrayD<f64> {
     ArrayD::from_elem(IxDyn(&[]), v)

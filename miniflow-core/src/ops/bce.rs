@@ -61,7 +61,7 @@ pub fn backward_y<T: Scalar, D: Dimension, E: Dimension>(
     dy: GradOut<'_, T, D>,
 ) {
     let k = g / T::from_f64(y.len() as f64);
-    dy.zip_pairs(y, p, |_, p| {
+    dy.zip2_with(y, p, |_, p| {
         let p = clamp(p);
         k * ((-p).ln_1p() - p.ln())
     });
@@ -75,7 +75,7 @@ pub fn backward_p<T: Scalar, D: Dimension, E: Dimension>(
     dp: GradOut<'_, T, E>,
 ) {
     let k = g / T::from_f64(y.len() as f64);
-    dp.zip_pairs(y, p, |y, p| {
+    dp.zip2_with(y, p, |y, p| {
         let p = clamp(p);
         k * (p - y) / (p * (T::one() - p))
     });

@@ -40,7 +40,7 @@ pub fn backward_z<T: Scalar, D: Dimension, E: Dimension>(
     dz: GradOut<'_, T, E>,
 ) {
     let k = g / T::from_f64(y.len() as f64);
-    dz.zip_pairs(y, z, |y, z| k * (sigmoid(z) - y));
+    dz.zip2_with(y, z, |y, z| k * (sigmoid(z) - y));
 }
 
 /// The runtime graph's forward.

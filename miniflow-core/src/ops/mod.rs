@@ -143,12 +143,14 @@ impl<'a, T: Scalar, D: Dimension> GradOut<'a, T, D> {
         }
     }
 
-    /// Stores `f(a, b)` for each pair of elements of `a` and `b`, which have the buffer's
-    /// shape (in logical order if their layout or dimension type differ).
-    pub(crate) fn zip2_with<E: Dimension>(
+    /// Stores `f(a, b)` for each pair of elements of `a` and `b`, paired with the buffer in
+    /// logical order: the three need only hold the same number of elements (as `mse` pairs a
+    /// `(m,)` target with a `(m, 1)` prediction). When `a` and `b` have the buffer's shape, the
+    /// loop runs through `Zip` (in memory order).
+    pub(crate) fn zip2_with<E: Dimension, F: Dimension>(
         self,
         a: ArrayView<'_, T, E>,
-        b: ArrayView<'_, T, E>,
+        b: ArrayView<'_, T, F>,
         f: impl Fn(T, T) -> T,
     ) {
         let GradOut {
@@ -158,7 +160,7 @@ impl<'a, T: Scalar, D: Dimension> GradOut<'a, T, D> {
         } = self;
         let (sa, sb) = (
             same_shape::<T, E, D>(a.view(), buf.shape()),
-            same_shape::<T, E, D>(b.view(), buf.shape()),
+            same_shape::<T, F, D>(b.view(), buf.shape()),
         );
         if let (Some(a), Some(b)) = (sa, sb) {
             let z = Zip::from(&mut buf).and(&a).and(&b);
@@ -174,28 +176,6 @@ impl<'a, T: Scalar, D: Dimension> GradOut<'a, T, D> {
             } else {
                 it.for_each(|(d, (&a, &b))| *d = alpha * f(a, b));
             }
-        }
-    }
-
-    /// Stores `f(a, b)` for each pair of elements of `a` and `b`, paired with the buffer in
-    /// logical order: the three need only hold the same number of elements (as `mse` pairs a
-    /// `(m,)` target with a `(m, 1)` prediction).
-    pub(crate) fn zip_pairs<E: Dimension, F: Dimension>(
-        self,
-        a: ArrayView<'_, T, E>,
-        b: ArrayView<'_, T, F>,
-        f: impl Fn(T, T) -> T,
-    ) {
-        let GradOut {
-            mut buf,
-            accumulate,
-            alpha,
-        } = self;
-        let it = buf.iter_mut().zip(a.iter().zip(b.iter()));
-        if accumulate {
-            it.for_each(|(d, (&a, &b))| *d = *d + alpha * f(a, b));
-        } else {
-            it.for_each(|(d, (&a, &b))| *d = alpha * f(a, b));
         }
     }
 
@@ -242,12 +222,7 @@ impl<'a, T: Scalar, D: Dimension> GradOut<'a, T, D> {
             accumulate,
             alpha,
         } = self;
-        if let Some(src) = src
-            .view()
-            .into_dimensionality::<D>()
-            .ok()
-            .filter(|s| s.shape() == buf.shape())
-        {
+        if let Some(src) = same_shape::<T, E, D>(src.view(), buf.shape()) {
             let z = Zip::from(&mut buf).and(&src);
             if accumulate {
                 z.for_each(|d, &s| *d = *d + alpha * f(s));

@@ -32,10 +32,10 @@ pub fn backward<T: Scalar, D: Dimension, E: Dimension>(
 ) {
     let k = T::from_f64(2.0) / T::from_f64(y.len() as f64) * g;
     if let Some(dy) = dy {
-        put(dy, y.view(), a.view(), k);
+        dy.zip2_with(y.view(), a.view(), |y, a| k * (y - a));
     }
     if let Some(da) = da {
-        put(da, y, a, -k);
+        da.zip2_with(y, a, |y, a| -k * (y - a));
     }
 }
 
@@ -83,25 +83,4 @@ pub(crate) fn backward_dyn<T: Scalar>(
         backward_a(y, a, b.g_scalar()?, dx);
     }
     Ok(())
-}
-
-/// `out (+)= alpha·k (y - a)`, pairing elements in logical order.
-fn put<T: Scalar, D: Dimension, E: Dimension, F: Dimension>(
-    out: GradOut<'_, T, F>,
-    y: ArrayView<'_, T, D>,
-    a: ArrayView<'_, T, E>,
-    k: T,
-) {
-    let GradOut {
-        mut buf,
-        accumulate,
-        alpha,
-    } = out;
-    let k = alpha * k;
-    let it = buf.iter_mut().zip(y.iter().zip(a.iter()));
-    if accumulate {
-        it.for_each(|(d, (&y, &a))| *d = *d + k * (y - a));
-    } else {
-        it.for_each(|(d, (&y, &a))| *d = k * (y - a));
-    }
 }

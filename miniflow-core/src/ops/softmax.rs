@@ -48,17 +48,18 @@ pub fn backward<T: Scalar>(s: ArrayView2<'_, T>, g: ArrayView2<'_, T>, dx: GradO
         accumulate,
         alpha,
     } = dx;
-    for ((mut d, s), g) in buf.rows_mut().into_iter().zip(s.rows()).zip(g.rows()) {
+    for ((row, s), g) in buf.rows_mut().into_iter().zip(s.rows()).zip(g.rows()) {
         let dot = s
             .iter()
             .zip(g.iter())
             .fold(T::zero(), |acc, (&s, &g)| acc + s * g);
-        let z = Zip::from(&mut d).and(&s).and(&g);
-        if accumulate {
-            z.for_each(|d, &s, &g| *d = *d + alpha * s * (g - dot));
-        } else {
-            z.for_each(|d, &s, &g| *d = alpha * s * (g - dot));
-        }
+        // This row's output, written or accumulated as `dx` is.
+        let out = GradOut {
+            buf: row,
+            accumulate,
+            alpha,
+        };
+        out.zip2_with(s, g, |s, g| s * (g - dot));
     }
 }
 
