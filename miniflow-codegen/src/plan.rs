@@ -87,8 +87,9 @@ pub struct Plan {
     /// Contributions in the order `backward` makes them: every gradient on the path is
     /// stored, so any can be read by name.
     pub backward: Vec<Contribution>,
-    /// The schedule of a training step (`sgd_step`): like `backward`, but a sigmoid used only
-    /// by a linear is folded into that linear's contribution and stores no gradient.
+    /// The schedule of a training step (`sgd_step`): only the gradients the params need (no
+    /// `#[grad]` input's), and a sigmoid used only by a linear is folded into that linear's
+    /// contribution and stores no gradient.
     pub training: Vec<Contribution>,
     /// Which nodes' gradients are computed (on a path from a param or `#[grad]` input to
     /// the loss).
@@ -133,17 +134,22 @@ pub fn plan(model: &Model) -> Plan {
         }
     };
 
-    // A node needs a gradient if it lies on a path from a gradient-wanting leaf to the loss.
+    // A node needs a gradient if it lies on a path from a gradient-wanting leaf to the loss:
+    // any such leaf for `backward`, params only for a training step.
     let feeds_loss = ancestors(model, &[model.loss]);
-    let mut from_grad_leaf: Vec<bool> = model.nodes.iter().map(|n| n.wants_grad()).collect();
-    for &i in &order {
-        if model.nodes[i].args().iter().any(|&a| from_grad_leaf[a]) {
-            from_grad_leaf[i] = true;
+    let on_path = |leaf: &dyn Fn(&crate::validate::Node) -> bool| -> Vec<bool> {
+        let mut from: Vec<bool> = model.nodes.iter().map(leaf).collect();
+        for &i in &order {
+            if model.nodes[i].args().iter().any(|&a| from[a]) {
+                from[i] = true;
+            }
         }
-    }
-    let has_grad: Vec<bool> = (0..model.nodes.len())
-        .map(|i| feeds_loss[i] && from_grad_leaf[i])
-        .collect();
+        (0..model.nodes.len())
+            .map(|i| feeds_loss[i] && from[i])
+            .collect()
+    };
+    let has_grad = on_path(&|n| n.wants_grad());
+    let trains = on_path(&|n| n.is_param());
 
     // Uses of each node as an argument, as (consumer, position).
     let mut uses: Vec<Vec<(usize, usize)>> = vec![Vec::new(); model.nodes.len()];
@@ -161,22 +167,22 @@ pub fn plan(model: &Model) -> Plan {
         .map(|s| {
             op(s) == Some(Op::Sigmoid)
                 && s != model.loss
-                && has_grad[s]
+                && trains[s]
                 && matches!(uses[s].as_slice(), [(c, 0)] if op(*c) == Some(Op::Linear))
-                && has_grad[model.nodes[s].args()[0]]
+                && trains[model.nodes[s].args()[0]]
                 && uses[model.nodes[s].args()[0]].len() == 1
         })
         .collect();
 
-    let schedule = |fused: &[bool]| {
+    let schedule = |need: &[bool], fused: &[bool]| {
         let mut written = vec![false; model.nodes.len()];
         let mut steps = Vec::new();
         for &i in order.iter().rev() {
-            if !has_grad[i] || fused[i] {
+            if !need[i] || fused[i] {
                 continue;
             }
             for (arg_pos, &a) in model.nodes[i].args().iter().enumerate() {
-                if !has_grad[a] || op(i).is_some_and(|op| !op.differentiable(arg_pos)) {
+                if !need[a] || op(i).is_some_and(|op| !op.differentiable(arg_pos)) {
                     continue;
                 }
                 let (target, through_sigmoid) = if fused[a] {
@@ -195,8 +201,8 @@ pub fn plan(model: &Model) -> Plan {
         }
         steps
     };
-    let backward = schedule(&vec![false; model.nodes.len()]);
-    let training = schedule(&fused);
+    let backward = schedule(&has_grad, &vec![false; model.nodes.len()]);
+    let training = schedule(&trains, &fused);
 
     let sgd_in_place = (0..model.nodes.len())
         .map(|p| {
@@ -303,6 +309,26 @@ mod tests {
                 accumulate: false,
                 through_sigmoid: None,
             }]
+        );
+    }
+
+    #[test]
+    fn training_skips_input_gradients() {
+        let m = model(quote! { struct N {
+            #[grad] input x: [n, 2]; input y: [n]; param w: [2, 1]; param b: [1];
+            f = linear(x, w, b); loss l = mse(y, f);
+        }});
+        let p = plan(&m);
+        assert!(
+            p.backward.iter().any(|c| c.target == 0),
+            "backward computes dx"
+        );
+        assert!(
+            p.training.iter().all(|c| c.target != 0),
+            "a training step does not"
+        );
+        assert!(
+            p.training.iter().any(|c| c.target == 2) && p.training.iter().any(|c| c.target == 3)
         );
     }
 

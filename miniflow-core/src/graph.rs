@@ -473,24 +473,17 @@ impl<T: Scalar> Graph<T> {
 
     fn arg_value(&self, node: &Node<T>, arg: NodeId) -> Result<ArrayViewD<'_, T>> {
         let a = &self.nodes[arg.0];
-        a.value
-            .as_ref()
-            .map(|v| v.view())
-            .ok_or_else(|| Error::NoValue {
+        match (&a.value, a.op) {
+            (Some(v), _) => Ok(v.view()),
+            (None, None) => Err(Error::MissingFeed {
+                input: a.name.clone(),
+                needed_by: node.name.clone(),
+            }),
+            (None, Some(_)) => Err(Error::NoValue {
                 name: a.name.clone(),
-                reason: if a.op.is_some() {
-                    "it comes after its consumer in the order given"
-                } else {
-                    "it was not fed"
-                },
-            })
-            .map_err(|e| match e {
-                Error::NoValue { name, .. } if a.op.is_none() => Error::MissingFeed {
-                    input: name,
-                    needed_by: node.name.clone(),
-                },
-                e => e,
-            })
+                reason: "it comes after its consumer in the order given",
+            }),
+        }
     }
 
     fn compute(&self, id: NodeId) -> Result<Option<ArrayD<T>>> {

@@ -186,7 +186,8 @@ pub trait Network {
     }
 
     /// One SGD training step on the fed inputs: forward, backward, `value -= lr * grad` for
-    /// every param; returns the loss before the update.
+    /// every param; returns the loss before the update. Generated networks compute only the
+    /// gradients the update needs: `#[grad]` inputs' gradients are not refreshed by it.
     ///
     /// Generated networks fuse the update into the backward pass where the plan allows (the
     /// param's value is not read after its gradient is made): such a param is updated by
