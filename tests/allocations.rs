@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::nets::TwoLayer;
+
 use common::alloc::allocations_during;
 use miniflow::ndarray::{Array1, Array2};
 use miniflow::{Network, Optimizer, Sgd};
@@ -21,22 +23,6 @@ miniflow::network! {
         f = linear(X, W, b);
         a = sigmoid(f);
         loss cost = mse(y, a);
-    }
-}
-
-miniflow::network! {
-    /// The course's nn.py network, 13 -> 10 -> 1.
-    struct TwoLayer {
-        input X: [batch, 13];
-        input y: [batch];
-        param W1: [13, 10];
-        param b1: [10];
-        param W2: [10, 1];
-        param b2: [1];
-        l1 = linear(X, W1, b1);
-        s1 = sigmoid(l1);
-        l2 = linear(s1, W2, b2);
-        loss cost = mse(y, l2);
     }
 }
 

@@ -1,25 +1,13 @@
 //! The public gradient check: it passes on correct networks, finds a corrupted gradient
 //! (naming the param and the element), samples big params, and restores every param.
 
+mod common;
+
+use common::nets::TwoLayer;
+
 use miniflow::gradcheck::{self, GradCheck};
 use miniflow::ndarray::{ArrayD, ArrayViewD, IxDyn};
 use miniflow::{init, Network, NetworkSpec, ParamMut, Result, Rng};
-
-miniflow::network! {
-    /// The course's nn.py network, 13 -> 10 -> 1.
-    struct TwoLayer {
-        input X: [batch, 13];
-        input y: [batch];
-        param W1: [13, 10];
-        param b1: [10];
-        param W2: [10, 1];
-        param b2: [1];
-        l1 = linear(X, W1, b1);
-        s1 = sigmoid(l1);
-        l2 = linear(s1, W2, b2);
-        loss cost = mse(y, l2);
-    }
-}
 
 miniflow::network! {
     /// A param used twice and an add: gradients summed over consumers.

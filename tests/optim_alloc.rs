@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::nets::TwoLayer;
+
 use common::alloc::allocations_during;
 use miniflow::data::{Dataset, Sampler, WithReplacement};
 use miniflow::ndarray::{Array1, Array2};
@@ -13,22 +15,6 @@ use std::ops::ControlFlow;
 
 #[global_allocator]
 static GLOBAL: common::alloc::Counting = common::alloc::Counting;
-
-miniflow::network! {
-    /// The course's nn.py network, 13 -> 10 -> 1.
-    struct TwoLayer {
-        input X: [batch, 13];
-        input y: [batch];
-        param W1: [13, 10];
-        param b1: [10];
-        param W2: [10, 1];
-        param b2: [1];
-        l1 = linear(X, W1, b1);
-        s1 = sigmoid(l1);
-        l2 = linear(s1, W2, b2);
-        loss cost = mse(y, l2);
-    }
-}
 
 fn data() -> Dataset<f64> {
     let x = Array2::from_shape_fn((100, 13), |(i, j)| ((i * 13 + j) as f64 * 0.1).sin());

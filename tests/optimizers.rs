@@ -2,6 +2,10 @@
 //! user-written optimizer through the `Optimizer` trait, and the gradient semantics the
 //! optimizers rely on (gradients are overwritten by each backward, not accumulated).
 
+mod common;
+
+use common::nets::TwoLayer;
+
 use miniflow::ndarray::{array, ArrayD};
 use miniflow::{Adam, Momentum, Network, Optimizer, ParamMut, Scalar, Sgd};
 
@@ -202,22 +206,6 @@ fn gradients_are_overwritten_not_accumulated() {
         "a second backward does not add up"
     );
     assert_eq!(g1, array![[1.0]].into_dyn());
-}
-
-miniflow::network! {
-    /// The course's nn.py network, 13 -> 10 -> 1.
-    struct TwoLayer {
-        input X: [batch, 13];
-        input y: [batch];
-        param W1: [13, 10];
-        param b1: [10];
-        param W2: [10, 1];
-        param b2: [1];
-        l1 = linear(X, W1, b1);
-        s1 = sigmoid(l1);
-        l2 = linear(s1, W2, b2);
-        loss cost = mse(y, l2);
-    }
 }
 
 fn regression() -> (ArrayD<f64>, ArrayD<f64>) {

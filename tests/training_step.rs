@@ -3,24 +3,10 @@
 
 mod common;
 
+use common::nets::TwoLayer;
+
 use common::{fused_equals_unfused, rand, random_inputs};
 use miniflow::Network;
-
-miniflow::network! {
-    /// Two layers: the sigmoid folds into the second linear; every param updates in place.
-    struct TwoLayer {
-        input X: [batch, 13];
-        input y: [batch];
-        param W1: [13, 10];
-        param b1: [10];
-        param W2: [10, 1];
-        param b2: [1];
-        l1 = linear(X, W1, b1);
-        s1 = sigmoid(l1);
-        l2 = linear(s1, W2, b2);
-        loss cost = mse(y, l2);
-    }
-}
 
 miniflow::network! {
     /// `w` feeds two linears and `s` two consumers: no sigmoid fusion for `s`.

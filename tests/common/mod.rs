@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod alloc;
+pub mod nets;
 
 use miniflow::ndarray::{ArrayD, ArrayViewD, IxDyn};
 use miniflow::{DimSpec, Error, Graph, Network, NetworkSpec, NodeKind};
