@@ -168,7 +168,7 @@ pub trait Network {
 
     /// Turns check mode on or off (off by default). In check mode, forward and backward
     /// verify each node's value and gradient as it is computed and stop with
-    /// [`Error::NonFinite`](crate::Error::NonFinite) at the first NaN or infinity, naming the
+    /// [`Error::NonFinite`] at the first NaN or infinity, naming the
     /// node, like PyTorch's anomaly mode. It costs one pass over every buffer.
     fn set_check_finite(&mut self, on: bool);
 
