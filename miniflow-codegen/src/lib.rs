@@ -6,7 +6,10 @@
 //! Every stage reports problems as `syn::Error`s spanned on the user's tokens.
 
 #![forbid(unsafe_code)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod ast;
 pub mod expand;
