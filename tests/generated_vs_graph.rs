@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::nets::Course;
+
 use common::{
     assert_arrays_close, check_finite_differences, compare_with_graph, fd_close, feed_net,
     random_feed, rel_close, set_param_element, Feed,
@@ -17,20 +19,6 @@ use miniflow::{Error, Network};
 // ---------------------------------------------------------------------------------------
 // Networks under test.
 // ---------------------------------------------------------------------------------------
-
-miniflow::network! {
-    /// The seed's test network, with the gradients of both inputs asked for.
-    pub struct Course {
-        #[grad] input X: [batch, 2];
-        #[grad] input y: [batch];
-        param W: [2, 1];
-        param b: [1];
-
-        f = linear(X, W, b);
-        a = sigmoid(f);
-        loss cost = mse(y, a);
-    }
-}
 
 miniflow::network! {
     /// The course's `nn.py`: Linear(13->10) -> Sigmoid -> Linear(10->1) -> MSE.

@@ -4,23 +4,11 @@
 
 mod common;
 
+use common::nets::Course;
+
 use common::rel_close;
 use miniflow::ndarray::{array, Array1, Array2, ArrayD};
 use miniflow::{Error, Graph, Network, Optimizer, Sgd};
-
-miniflow::network! {
-    /// The seed's test network, with the gradients of both inputs asked for.
-    pub struct Course {
-        #[grad] input X: [batch, 2];
-        #[grad] input y: [batch];
-        param W: [2, 1];
-        param b: [1];
-
-        f = linear(X, W, b);
-        a = sigmoid(f);
-        loss cost = mse(y, a);
-    }
-}
 
 miniflow::network! {
     /// The seed's MSE test: a (m,) target against a (m, 1) prediction.

@@ -1,6 +1,20 @@
 //! Networks several test files use.
 
 miniflow::network! {
+    /// The seed's test network, with the gradients of both inputs asked for.
+    pub struct Course {
+        #[grad] input X: [batch, 2];
+        #[grad] input y: [batch];
+        param W: [2, 1];
+        param b: [1];
+
+        f = linear(X, W, b);
+        a = sigmoid(f);
+        loss cost = mse(y, a);
+    }
+}
+
+miniflow::network! {
     /// The course's nn.py network, 13 -> 10 -> 1: the sigmoid folds into the second linear in
     /// a training step and every param updates in place.
     pub struct TwoLayer {
