@@ -53,6 +53,26 @@ miniflow::network! {
     }
 }
 
+miniflow::network! {
+    /// Issue 8's miscompile: `P`'s only use is a sigmoid feeding only the `x` of a linear, so
+    /// the sigmoid's derivative is folded into the linear's backward, and `P` is updated in
+    /// place. The folded kernel used to overwrite `P` with `-lr·dP` instead of adding to it.
+    struct SigmoidOfParam {
+        input y: [4];
+        param P: [4, 3];
+        param W: [3, 1];
+        param b: [1];
+        s = sigmoid(P);
+        o = linear(s, W, b);
+        loss c = mse(y, o);
+    }
+}
+
+#[test]
+fn sigmoid_of_a_param_is_decremented_not_overwritten() {
+    fused_equals_unfused::<SigmoidOfParam>(random_inputs(&[("y", &[4])]), 4);
+}
+
 #[test]
 fn two_layer_fused_step_equals_forward_backward_sgd() {
     fused_equals_unfused::<TwoLayer>(random_inputs(&[("X", &[11, 13]), ("y", &[11])]), 4);

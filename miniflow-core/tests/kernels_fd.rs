@@ -318,6 +318,59 @@ fn linear_grad_out_add_accumulates_and_write_overwrites() {
     assert_close("write+add db", db.view(), (&rdb * 2.0).view(), EXACT_TOL);
 }
 
+/// The sigmoid derivative folded into linear's `dx` must equal the unfused pair
+/// (`linear::backward_x` into a buffer, then `sigmoid::backward`) in every `GradOut` mode:
+/// `write`, `add` (a later contribution) and `add_scaled` (an in-place SGD update). Issue 8:
+/// the folded kernel ignored `accumulate` and overwrote a param it should have decremented.
+#[test]
+fn linear_through_sigmoid_honours_every_grad_out_mode() {
+    let mut rng = Rng::new(15);
+    for (m, k, n) in LINEAR_SHAPES.into_iter().chain([(64, 60, 50)]) {
+        let (l, w, g) = (rng.array((m, k)), rng.array((k, n)), rng.array((m, n)));
+        let s = l.mapv(sigmoid::sigmoid);
+        let mut ds = Array2::zeros((m, k));
+        linear::backward_x(w.view(), g.view(), GradOut::write(ds.view_mut()));
+        let mut want = Array2::zeros((m, k));
+        sigmoid::backward(s.view(), ds.view(), GradOut::write(want.view_mut()));
+        let tag = format!("through sigmoid {m}x{k}x{n}");
+
+        let junk = rng.junk((m, k));
+        let mut dl = junk.clone();
+        linear::backward_through_sigmoid(
+            s.view(),
+            w.view(),
+            g.view(),
+            GradOut::write(dl.view_mut()),
+        );
+        assert_close(&format!("{tag} write"), dl.view(), want.view(), EXACT_TOL);
+
+        let mut dl = junk.clone();
+        linear::backward_through_sigmoid(s.view(), w.view(), g.view(), GradOut::add(dl.view_mut()));
+        assert_close(
+            &format!("{tag} add"),
+            dl.view(),
+            (&junk + &want).view(),
+            EXACT_TOL,
+        );
+
+        let mut dl = junk.clone();
+        let alpha = -0.25;
+        linear::backward_through_sigmoid(
+            s.view(),
+            w.view(),
+            g.view(),
+            GradOut::add_scaled(dl.view_mut(), alpha),
+        );
+        let stepped = &junk + &(&want * alpha);
+        assert_close(
+            &format!("{tag} add_scaled"),
+            dl.view(),
+            stepped.view(),
+            EXACT_TOL,
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // sigmoid
 // ---------------------------------------------------------------------------------------------

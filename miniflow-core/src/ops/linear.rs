@@ -53,19 +53,39 @@ pub fn backward_b<T: Scalar>(g: ArrayView2<'_, T>, db: GradOut<'_, T, Ix1>) {
 }
 
 /// The gradient of `linear(s, w, b)` with respect to `l`, where `s = sigmoid(l)` feeds only
-/// this linear: `dl = s (1 - s) ⊙ (g·wᵀ)`, written straight into `dl` without storing the
-/// gradient of `s`. `dl` must be a first contribution (`accumulate == false`).
+/// this linear: `dl (+)= alpha · s (1 - s) ⊙ (g·wᵀ)`, without storing the gradient of `s`.
+///
+/// Honours the whole [`GradOut`] contract like every backward kernel: a first contribution
+/// (`accumulate == false`) is one product written into `dl` then scaled in place; a later one,
+/// or an in-place SGD update (`add_scaled`), adds to what `dl` holds, one dot product per
+/// element (no scratch buffer, so still no allocation).
 pub fn backward_through_sigmoid<T: Scalar>(
     s: ArrayView2<'_, T>,
     w: ArrayView2<'_, T>,
     g: ArrayView2<'_, T>,
     dl: GradOut<'_, T, Ix2>,
 ) {
-    let GradOut { mut buf, alpha, .. } = dl;
-    matmul::nt(alpha, g, w, T::zero(), buf.view_mut());
-    Zip::from(&mut buf)
-        .and(&s)
-        .for_each(|d, &s| *d = *d * sigmoid::derivative(s));
+    let GradOut {
+        mut buf,
+        accumulate,
+        alpha,
+    } = dl;
+    if !accumulate {
+        matmul::nt(alpha, g, w, T::zero(), buf.view_mut());
+        Zip::from(&mut buf)
+            .and(&s)
+            .for_each(|d, &s| *d = *d * sigmoid::derivative(s));
+        return;
+    }
+    for ((mut d_row, s_row), g_row) in buf.rows_mut().into_iter().zip(s.rows()).zip(g.rows()) {
+        for ((d, &s), w_row) in d_row.iter_mut().zip(s_row).zip(w.rows()) {
+            let dot = g_row
+                .iter()
+                .zip(w_row)
+                .fold(T::zero(), |acc, (&g, &w)| acc + g * w);
+            *d = *d + alpha * (sigmoid::derivative(s) * dot);
+        }
+    }
 }
 
 /// The runtime graph's forward.
