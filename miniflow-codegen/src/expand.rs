@@ -4,11 +4,12 @@
 //! changes, so a steady-state step does not allocate.
 //!
 //! Which kernel an op calls, with which operands, is read from the op table's
-//! [`KernelCall`] templates; this stage has no per-op code (but for the sigmoid folded into a
-//! linear, an optimization of the plan's).
+//! [`KernelCall`] templates, and every backward step comes from the plan with its kernel
+//! (fused or not) and its sink: this stage has no per-op code and makes no optimization of
+//! its own.
 
 use crate::ast::{LeafKind, NetworkDef};
-use crate::plan::{Contribution, Forward, Plan};
+use crate::plan::{Forward, Plan, Sink, Step};
 use crate::shapes::{Shape, SymDim};
 use crate::validate::{Kind, Model};
 use miniflow_ops::{KernelCall, Operand, Returns};
@@ -118,9 +119,10 @@ impl Ctx<'_> {
             .collect()
     }
 
+    /// Nodes with a gradient buffer: those either schedule computes.
     fn grads(&self) -> Vec<usize> {
         (0..self.model.nodes.len())
-            .filter(|&i| self.plan.has_grad[i])
+            .filter(|&i| self.plan.backward.grads[i] || self.plan.training.grads[i])
             .collect()
     }
 
@@ -369,15 +371,21 @@ impl Ctx<'_> {
     /// The kernel call computing node `i`.
     fn forward_call(&self, i: usize) -> TokenStream {
         match &self.model.nodes[i].kind {
-            Kind::Op { op, .. } => self.kernel_call(i, &op.forward_kernel(), None),
+            Kind::Op { op, .. } => self.kernel_call(i, &op.forward_kernel(), None, None),
             Kind::Leaf(_) => TokenStream::new(),
         }
     }
 
-    /// A call of `call` (an op-table template) for node `i`, with `dx` as its [`Operand::Dx`].
-    /// Never panics: an operand the template names but the node lacks (a table bug) becomes a
-    /// `compile_error!`.
-    fn kernel_call(&self, i: usize, call: &KernelCall, dx: Option<&TokenStream>) -> TokenStream {
+    /// A call of `call` (an op-table or rule template) for node `i`, with `dx` as its
+    /// [`Operand::Dx`] and `inner` the node its [`Operand::Inner`] names. Never panics: an
+    /// operand the template names but the node lacks (a table bug) becomes a `compile_error!`.
+    fn kernel_call(
+        &self,
+        i: usize,
+        call: &KernelCall,
+        dx: Option<&TokenStream>,
+        inner: Option<usize>,
+    ) -> TokenStream {
         let (core, elem) = (&self.core, &self.elem);
         let (args, attrs) = self.operands_of(i);
         let (value, grad) = (self.value(i), self.grad(i));
@@ -412,6 +420,13 @@ impl Ctx<'_> {
                 Some(dx) => dx.clone(),
                 None => broken("a gradient output in a forward call"),
             },
+            Operand::Inner => match inner {
+                Some(n) => {
+                    let v = self.value(n);
+                    quote!(self.#v.view())
+                }
+                None => broken("a fused node in a call that fuses none"),
+            },
         });
         let path = call
             .path
@@ -429,12 +444,18 @@ impl Ctx<'_> {
         }
     }
 
-    /// The backward pass. With `sgd`, a local `lr` is in scope and params the plan allows
-    /// are updated as their contributions are made; the rest get `value -= lr·grad` at the end.
+    /// A backward pass: `backward`'s schedule, or with `sgd` the training step's (a local `lr`
+    /// in scope), where params the plan updates in place get their contributions straight
+    /// into their value and the rest `value -= lr·grad` at the end.
     fn backward_body(&self, sgd: bool) -> TokenStream {
         let core = &self.core;
         let loss = self.plan.loss.target;
-        if !self.plan.has_grad[loss] {
+        let schedule = if sgd {
+            &self.plan.training
+        } else {
+            &self.plan.backward
+        };
+        if !schedule.grads[loss] {
             return if sgd {
                 quote!(let _ = (&self, lr);)
             } else {
@@ -442,38 +463,31 @@ impl Ctx<'_> {
             };
         }
         // Params' gradient buffers have fixed shapes from `new`; the rest follow their values.
-        let sizes = self
-            .grads()
-            .into_iter()
-            .filter(|&i| !self.model.nodes[i].is_param())
+        let sizes = (0..self.model.nodes.len())
+            .filter(|&i| schedule.grads[i] && !self.model.nodes[i].is_param())
             .map(|i| {
                 let (g, v) = (self.grad(i), self.value(i));
                 quote!(#core::rt::ensure(&mut self.#g, self.#v.raw_dim());)
             });
+        let zeroed = schedule.zeroed.iter().map(|&i| {
+            let g = self.grad(i);
+            quote!(self.#g.fill(0.0);)
+        });
         let seed = self.grad(loss);
-        let schedule = if sgd {
-            &self.plan.training
-        } else {
-            &self.plan.backward
-        };
+        let steps = &schedule.steps;
         // In check mode, a gradient is checked once complete: after its last contribution.
-        let last: Vec<usize> = (0..schedule.len())
-            .filter(|&k| {
-                schedule[k + 1..]
-                    .iter()
-                    .all(|c| c.target != schedule[k].target)
-            })
+        let last: Vec<usize> = (0..steps.len())
+            .filter(|&k| steps[k + 1..].iter().all(|c| c.target != steps[k].target))
             .collect();
-        let calls = schedule.iter().enumerate().map(|(k, c)| {
-            let call = self.backward_call(c, sgd);
+        let calls = steps.iter().enumerate().map(|(k, step)| {
+            let call = self.backward_call(step);
             if !last.contains(&k) {
                 return call;
             }
-            let n = self.name(c.target);
-            let buf = if sgd && self.plan.sgd_in_place[c.target] {
-                self.value(c.target)
-            } else {
-                self.grad(c.target)
+            let n = self.name(step.target);
+            let buf = match step.sink {
+                Sink::Update => self.value(step.target),
+                Sink::Write | Sink::Add => self.grad(step.target),
             };
             quote! {
                 #call
@@ -482,55 +496,37 @@ impl Ctx<'_> {
                 }
             }
         });
-        let updates = self
-            .params()
-            .into_iter()
-            .filter(|&p| sgd && !self.plan.sgd_in_place[p])
-            .map(|p| {
-                let (v, g) = (self.value(p), self.grad(p));
-                quote!(#core::optim::sgd_update(self.#v.view_mut(), self.#g.view(), lr);)
-            });
+        let updates = schedule.update_after.iter().map(|&p| {
+            let (v, g) = (self.value(p), self.grad(p));
+            quote!(#core::optim::sgd_update(self.#v.view_mut(), self.#g.view(), lr);)
+        });
         quote! {
             #(#sizes)*
+            #(#zeroed)*
             self.#seed.fill(1.0);
             #(#calls)*
             #(#updates)*
         }
     }
 
-    /// Where contribution `c` goes: a gradient buffer, or with `sgd` straight into a param.
-    fn grad_out(&self, c: &Contribution, sgd: bool) -> TokenStream {
+    /// The kernel call making `step`'s contribution, into the buffer its sink names.
+    fn backward_call(&self, step: &Step) -> TokenStream {
         let core = &self.core;
-        if sgd && self.plan.sgd_in_place[c.target] {
-            let v = self.value(c.target);
-            return quote!(#core::ops::GradOut::add_scaled(self.#v.view_mut(), -lr));
-        }
-        let g = self.grad(c.target);
-        if c.accumulate {
-            quote!(#core::ops::GradOut::add(self.#g.view_mut()))
-        } else {
-            quote!(#core::ops::GradOut::write(self.#g.view_mut()))
-        }
-    }
-
-    /// The kernel call making contribution `c`.
-    fn backward_call(&self, c: &Contribution, sgd: bool) -> TokenStream {
-        let core = &self.core;
-        let Kind::Op { op, args, .. } = &self.model.nodes[c.node].kind else {
-            return TokenStream::new();
-        };
-        let d = self.grad_out(c, sgd);
-        if c.through_sigmoid.is_some() {
-            // The plan folds `s = sigmoid(l)` into the linear consuming it: `dl` in one call.
-            if let (Some(&s), Some(&w)) = (args.first(), args.get(1)) {
-                let (s, w, g) = (self.value(s), self.value(w), self.grad(c.node));
-                return quote!(#core::ops::linear::backward_through_sigmoid(self.#s.view(), self.#w.view(), self.#g.view(), #d););
+        let d = match step.sink {
+            Sink::Write => {
+                let g = self.grad(step.target);
+                quote!(#core::ops::GradOut::write(self.#g.view_mut()))
             }
-        }
-        match op.backward_kernel(c.arg_pos) {
-            Some(call) => self.kernel_call(c.node, &call, Some(&d)),
-            None => TokenStream::new(), // the plan schedules no contribution to data
-        }
+            Sink::Add => {
+                let g = self.grad(step.target);
+                quote!(#core::ops::GradOut::add(self.#g.view_mut()))
+            }
+            Sink::Update => {
+                let v = self.value(step.target);
+                quote!(#core::ops::GradOut::add_scaled(self.#v.view_mut(), -lr))
+            }
+        };
+        self.kernel_call(step.node, &step.kernel, Some(&d), step.fused)
     }
 
     fn spec(&self) -> TokenStream {

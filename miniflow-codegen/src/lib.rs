@@ -31,6 +31,6 @@ pub fn pipeline(input: TokenStream) -> syn::Result<TokenStream> {
     let def: ast::NetworkDef = syn::parse2(input)?;
     let model = validate::validate(&def)?;
     let shapes = shapes::infer(&def, &model)?;
-    let plan = plan::plan(&model);
+    let plan = plan::plan(&model)?;
     Ok(expand::expand(&def, &model, &shapes, &plan))
 }

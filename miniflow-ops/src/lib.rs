@@ -15,6 +15,8 @@
 )]
 #![warn(missing_docs)]
 
+pub mod plan;
+
 use std::fmt;
 
 /// A dimension the shape rules can compare: a concrete `usize` at run time, or a literal-or-name
@@ -146,6 +148,9 @@ pub enum Operand {
     /// Where a backward kernel puts its contribution: a `GradOut` (overwrite, add, or, in a
     /// fused SGD step, `add_scaled` straight into a param's value).
     Dx,
+    /// The value of the node a fusion rule folded into this call (the sigmoid's output, for
+    /// [`plan::Rule::FuseSigmoidLinear`]); only fused kernels take it.
+    Inner,
 }
 
 /// What a kernel call returns.
@@ -194,14 +199,16 @@ impl KernelCall {
     }
 
     /// The nodes whose values the call reads, in operand order, given the node's arguments
-    /// `args` and the node itself `node` (by whatever index the caller uses).
-    pub fn reads<I: Copy>(&self, args: &[I], node: I) -> Vec<I> {
+    /// `args`, the node itself `node` (by whatever index the caller uses) and, for a fused
+    /// call, the node folded into it (`inner`).
+    pub fn reads<I: Copy>(&self, args: &[I], node: I, inner: Option<I>) -> Vec<I> {
         let mut out = Vec::new();
         for operand in self.operands {
             match *operand {
                 Operand::Arg(k) => out.extend(args.get(k).copied()),
                 Operand::Args => out.extend_from_slice(args),
                 Operand::Value => out.push(node),
+                Operand::Inner => out.extend(inner),
                 Operand::Literal(_)
                 | Operand::Out
                 | Operand::Grad
@@ -976,7 +983,11 @@ mod tests {
             assert!(
                 !f.operands.iter().any(|o| matches!(
                     o,
-                    Operand::Dx | Operand::Grad | Operand::GradScalar | Operand::Value
+                    Operand::Dx
+                        | Operand::Grad
+                        | Operand::GradScalar
+                        | Operand::Value
+                        | Operand::Inner
                 )),
                 "{op}: forward reads no gradient or value"
             );
@@ -1000,6 +1011,7 @@ mod tests {
                     "{op} backward {k}"
                 );
                 assert_eq!(count(Operand::Out), 0, "{op} backward {k}");
+                assert_eq!(count(Operand::Inner), 0, "{op} backward {k}: not fused");
                 assert_eq!(b.returns, Returns::Unit, "{op} backward {k}");
                 assert!(b.operands.iter().all(arg_ok), "{op} backward {k} operands");
             }
@@ -1043,7 +1055,7 @@ mod tests {
     fn reads_follow_the_templates() {
         // linear's dx reads w; dw reads x; db reads nothing.
         let args = [10, 11, 12];
-        let reads = |op: Op, k: usize| op.backward_kernel(k).unwrap().reads(&args, 99);
+        let reads = |op: Op, k: usize| op.backward_kernel(k).unwrap().reads(&args, 99, None);
         assert_eq!(reads(Op::Linear, 0), [11]);
         assert_eq!(reads(Op::Linear, 1), [10]);
         assert!(reads(Op::Linear, 2).is_empty());
@@ -1055,7 +1067,7 @@ mod tests {
         assert_eq!(reads(Op::BceLogits, 0), [11]);
         assert!(reads(Op::Sum, 0).is_empty() && reads(Op::Sub, 1).is_empty());
         assert_eq!(
-            Op::Add.forward_kernel().reads(&args, 99),
+            Op::Add.forward_kernel().reads(&args, 99, None),
             [10, 11, 12],
             "variadic"
         );
