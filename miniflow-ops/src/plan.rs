@@ -600,8 +600,8 @@ fn prune_gradients(g: &Analysis<'_>, rules: Rules, fired: &mut Vec<Firing>) -> V
         return g.reaches_loss.clone();
     }
     let need = g.on_path_from(Node::wants_grad);
-    for i in 0..need.len() {
-        if g.reaches_loss[i] && !need[i] {
+    for (i, (&reaches, &needed)) in g.reaches_loss.iter().zip(&need).enumerate() {
+        if reaches && !needed {
             fired.push(Firing {
                 rule: Rule::PruneGradients,
                 node: i,
@@ -625,8 +625,8 @@ fn train_params_only(
     let need: Vec<bool> = (0..backward_need.len())
         .map(|i| backward_need[i] && from_params[i])
         .collect();
-    for i in 0..need.len() {
-        if backward_need[i] && !need[i] {
+    for (i, (&before, &after)) in backward_need.iter().zip(&need).enumerate() {
+        if before && !after {
             fired.push(Firing {
                 rule: Rule::TrainParamsOnly,
                 node: i,
