@@ -112,6 +112,7 @@ fn options(k: usize) -> Options {
         max_dim: 4,
         named_dims: true,
         dsl: true,
+        motifs: k % 2 == 1,
     }
 }
 

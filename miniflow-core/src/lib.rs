@@ -23,6 +23,7 @@
 pub mod data;
 pub mod dot;
 pub mod error;
+pub mod exec;
 pub mod gradcheck;
 pub mod graph;
 pub mod init;
@@ -37,7 +38,7 @@ pub mod train;
 
 pub use error::{Error, Result};
 pub use graph::{Graph, NodeId};
-pub use miniflow_ops::{Arity, Op};
+pub use miniflow_ops::{plan, Arity, Op};
 pub use network::{DimSpec, Network, NetworkSpec, NodeKind, NodeSpec, ParamMut};
 pub use optim::{sgd, Adam, Momentum, Optimizer, Sgd};
 pub use rng::Rng;

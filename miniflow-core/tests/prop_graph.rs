@@ -88,6 +88,7 @@ impl Case {
                 max_dim: 4,
                 named_dims: true,
                 dsl: false,
+                motifs: false,
             },
         );
         let sizes = [1 + c.below(4), 1 + c.below(4)];
