@@ -169,7 +169,7 @@ impl Ctx<'_> {
         });
         let grad_arms = self.grads().into_iter().map(|i| {
             let (n, f) = (self.name(i), self.grad(i));
-            quote!(#n => ::core::result::Result::Ok(self.#f.view().into_dyn()))
+            quote!(#n => self.#f.view().into_dyn())
         });
         let visits = self.params().into_iter().enumerate().map(|(k, i)| {
             let (n, v, g) = (self.name(i), self.value(i), self.grad(i));
@@ -191,6 +191,7 @@ impl Ctx<'_> {
             #vis struct #name {
                 __fed: [bool; #n_inputs],
                 __fresh: bool,
+                __grads: bool,
                 __check: bool,
                 #(#value_fields,)*
                 #(#grad_fields,)*
@@ -203,6 +204,7 @@ impl Ctx<'_> {
                     #name {
                         __fed: [false; #n_inputs],
                         __fresh: false,
+                        __grads: false,
                         __check: false,
                         #(#value_inits,)*
                         #(#grad_inits,)*
@@ -245,6 +247,7 @@ impl Ctx<'_> {
                 }
 
                 fn forward(&mut self) -> #core::Result<#elem> {
+                    self.__grads = false;
                     self.#forward_loss()?;
                     self.__fresh = true;
                     ::core::result::Result::Ok(self.#loss_value[()])
@@ -254,7 +257,10 @@ impl Ctx<'_> {
                     if !self.__fresh {
                         return ::core::result::Result::Err(#core::Error::BackwardBeforeForward);
                     }
-                    self.__backward()
+                    self.__grads = false;
+                    self.__backward()?;
+                    self.__grads = true;
+                    ::core::result::Result::Ok(())
                 }
 
                 fn set_check_finite(&mut self, on: bool) {
@@ -262,6 +268,14 @@ impl Ctx<'_> {
                 }
 
                 fn sgd_step(&mut self, lr: #elem) -> #core::Result<#elem> {
+                    #core::rt::check_lr(lr)?;
+                    if self.__check {
+                        // Every gradient and every updated value checked before any write.
+                        let loss = #core::Network::forward_backward(self)?;
+                        #core::rt::sgd_checked(self, lr)?;
+                        self.__grads = false;
+                        return ::core::result::Result::Ok(loss);
+                    }
                     let loss = #core::Network::forward(self)?;
                     self.__fresh = false;
                     self.__backward_sgd(lr)?;
@@ -280,10 +294,14 @@ impl Ctx<'_> {
                 }
 
                 fn grad(&self, name: &str) -> #core::Result<#core::ndarray::ArrayViewD<'_, #elem>> {
-                    match name {
+                    let grad = match name {
                         #(#grad_arms,)*
-                        _ => ::core::result::Result::Err(#core::rt::no_grad(self.spec(), name)),
+                        _ => return ::core::result::Result::Err(#core::rt::no_grad(self.spec(), name)),
+                    };
+                    if !self.__grads {
+                        return ::core::result::Result::Err(#core::rt::stale_grad(name));
                     }
+                    ::core::result::Result::Ok(grad)
                 }
 
                 fn visit_params(&mut self, f: &mut dyn FnMut(#core::ParamMut<'_, #elem>)) {
@@ -570,6 +588,7 @@ impl Ctx<'_> {
                 #core::rt::load(&mut self.#v, value, #n, #decl)?;
                 self.__fed[#k] = true;
                 self.__fresh = false;
+                self.__grads = false;
                 ::core::result::Result::Ok(())
             })
         });
@@ -588,6 +607,7 @@ impl Ctx<'_> {
             quote!(#n => {
                 #core::rt::load(&mut self.#v, value, #n, #decl)?;
                 self.__fresh = false;
+                self.__grads = false;
                 ::core::result::Result::Ok(())
             })
         });

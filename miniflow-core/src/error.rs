@@ -91,6 +91,16 @@ pub enum Error {
         /// Why (e.g. it is an input without `#[grad]`).
         reason: &'static str,
     },
+    /// A hyperparameter (a learning rate, a step size) is out of its range.
+    #[error("invalid {name}: {value}; it must be {expected}")]
+    BadHyperparameter {
+        /// What it is (e.g. "learning rate").
+        name: &'static str,
+        /// The value given.
+        value: String,
+        /// What it must be.
+        expected: &'static str,
+    },
     /// `backward` was called without a `forward` since the inputs or params last changed.
     #[error("backward needs a forward pass of the current inputs and params first")]
     BackwardBeforeForward,

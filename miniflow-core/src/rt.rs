@@ -3,7 +3,7 @@
 //! Not part of the public API: generated code is its only caller.
 
 use crate::error::{Error, Result};
-use crate::network::{DimSpec, NetworkSpec, NodeKind};
+use crate::network::{DimSpec, Network, NetworkSpec, NodeKind};
 use crate::Scalar;
 use miniflow_ops::format_shape;
 use ndarray::{Array, ArrayView, ArrayViewD, Dimension};
@@ -149,4 +149,65 @@ pub fn missing(input: &str, needed_by: &str) -> Error {
         input: input.to_string(),
         needed_by: needed_by.to_string(),
     }
+}
+
+/// The error for reading `name`'s gradient when no backward pass has computed the current
+/// one (none yet, or the inputs, params or values changed since).
+pub fn stale_grad(name: &str) -> Error {
+    Error::NoGradient {
+        name: name.to_string(),
+        reason: "no backward pass has computed it since the network last changed (a feed, \
+                 `set_param`, `forward` or `sgd_step`, which keeps no gradients); call \
+                 `forward_backward` first",
+    }
+}
+
+/// Checks a learning rate before a step uses it: NaN or an infinity would make every param
+/// NaN without an error.
+pub fn check_lr<T: Scalar>(lr: T) -> Result<()> {
+    if num_traits::Float::is_finite(lr) {
+        Ok(())
+    } else {
+        Err(Error::BadHyperparameter {
+            name: "learning rate",
+            value: lr.to_string(),
+            expected: "a finite number",
+        })
+    }
+}
+
+/// The SGD update of check mode, all or nothing: every param's `value - lr·grad` is checked
+/// for NaN and infinities first, and the params are written only if all are finite. On
+/// `Err` (naming the first param that would go non-finite) no param has changed.
+pub fn sgd_checked<N: Network + ?Sized>(net: &mut N, lr: N::Elem) -> Result<()> {
+    check_lr(lr)?;
+    let mut bad: Option<Error> = None;
+    net.visit_params(&mut |p| {
+        if bad.is_some() {
+            return;
+        }
+        if p.value.shape() != p.grad.shape() {
+            bad = Some(Error::Shape {
+                node: p.name.to_string(),
+                expected: format_shape(p.value.shape()),
+                found: p.grad.shape().to_vec(),
+            });
+            return;
+        }
+        let finite = p
+            .value
+            .iter()
+            .zip(p.grad.iter())
+            .all(|(&v, &g)| num_traits::Float::is_finite(v - lr * g));
+        if !finite {
+            // The error path only: the updated values, for the message's index and value.
+            let updated = &p.value - &p.grad.mapv(|g| lr * g);
+            bad = check_finite(updated.view(), p.name, "update").err();
+        }
+    });
+    if let Some(e) = bad {
+        return Err(e);
+    }
+    net.visit_params(&mut |p| crate::optim::sgd_update(p.value, p.grad, lr));
+    Ok(())
 }
