@@ -171,6 +171,20 @@ impl Ctx<'_> {
             let (n, f) = (self.name(i), self.grad(i));
             quote!(#n => self.#f.view().into_dyn())
         });
+        let grad_body = if self.grads().is_empty() {
+            quote!(::core::result::Result::Err(#core::rt::no_grad(self.spec(), name)))
+        } else {
+            quote! {
+                let grad = match name {
+                    #(#grad_arms,)*
+                    _ => return ::core::result::Result::Err(#core::rt::no_grad(self.spec(), name)),
+                };
+                if !self.__grads {
+                    return ::core::result::Result::Err(#core::rt::stale_grad(name));
+                }
+                ::core::result::Result::Ok(grad)
+            }
+        };
         let visits = self.params().into_iter().enumerate().map(|(k, i)| {
             let (n, v, g) = (self.name(i), self.value(i), self.grad(i));
             quote!(f(#core::ParamMut {
@@ -294,14 +308,7 @@ impl Ctx<'_> {
                 }
 
                 fn grad(&self, name: &str) -> #core::Result<#core::ndarray::ArrayViewD<'_, #elem>> {
-                    let grad = match name {
-                        #(#grad_arms,)*
-                        _ => return ::core::result::Result::Err(#core::rt::no_grad(self.spec(), name)),
-                    };
-                    if !self.__grads {
-                        return ::core::result::Result::Err(#core::rt::stale_grad(name));
-                    }
-                    ::core::result::Result::Ok(grad)
+                    #grad_body
                 }
 
                 fn visit_params(&mut self, f: &mut dyn FnMut(#core::ParamMut<'_, #elem>)) {

@@ -150,6 +150,7 @@ fn seeds() -> Vec<Vec<Tok>> {
                 max_dim: 4,
                 named_dims: true,
                 dsl: true,
+                motifs: seed % 2 == 1,
             },
         );
         let elem = (seed % 5 == 0).then_some("f32");
