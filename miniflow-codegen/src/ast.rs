@@ -320,8 +320,40 @@ fn parse_leaf(
 
 impl Parse for DimExpr {
     fn parse(input: ParseStream) -> syn::Result<Self> {
+        if input.peek(Token![-]) {
+            let minus: Token![-] = input.parse()?;
+            let rest: TokenStream = if input.peek(LitInt) || input.peek(LitFloat) {
+                input.parse::<Lit>()?.into_token_stream()
+            } else {
+                TokenStream::new()
+            };
+            let mut written = minus.to_token_stream();
+            written.extend(rest.clone());
+            return Err(syn::Error::new_spanned(
+                written,
+                format!("a dimension must be a positive integer such as `2`, not `-{rest}`"),
+            ));
+        }
         if input.peek(LitInt) {
-            Ok(DimExpr::Fixed(input.parse()?))
+            // Dims follow the rule of literal arguments: a plain number, no suffix.
+            let lit: LitInt = input.parse()?;
+            if !lit.suffix().is_empty() {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    format!(
+                        "`{lit}` has the suffix `{}`; a dimension is a plain integer such as `{}`",
+                        lit.suffix(),
+                        lit.base10_digits()
+                    ),
+                ));
+            }
+            Ok(DimExpr::Fixed(lit))
+        } else if input.peek(LitFloat) {
+            let lit: LitFloat = input.parse()?;
+            Err(syn::Error::new(
+                lit.span(),
+                format!("`{lit}` is not an integer; a dimension is a positive integer such as `2`"),
+            ))
         } else if input.peek(Ident) {
             Ok(DimExpr::Named(input.parse()?))
         } else {

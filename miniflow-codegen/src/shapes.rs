@@ -6,6 +6,7 @@ use crate::ast::{DimExpr, LeafKind, NetworkDef, Stmt};
 use crate::plan::topo_order;
 use crate::validate::{Kind, Model};
 use miniflow_ops::{format_shape, Dim, ShapeErrorKind};
+use quote::ToTokens;
 use std::fmt;
 use syn::Error;
 
@@ -46,6 +47,54 @@ impl Dim for SymDim {
 
 pub type Shape = Vec<SymDim>;
 
+/// The largest number of elements a node's fixed dims may multiply to: an array's size in
+/// bytes must fit in an `isize` (what `ndarray` and the allocator allow), for the element type.
+fn max_elements(def: &NetworkDef) -> u128 {
+    let bytes = if def.elem == "f32" { 4 } else { 8 };
+    (isize::MAX as u128) / bytes
+}
+
+/// Every node's fixed dims multiply to an array that can exist: otherwise `new()` (or the
+/// first forward) would panic allocating it. Spanned on a leaf's dims, or on an op's name.
+fn check_sizes(def: &NetworkDef, model: &Model, shapes: &[Shape]) -> syn::Result<()> {
+    let max = max_elements(def);
+    for (i, shape) in shapes.iter().enumerate() {
+        let product = shape.iter().try_fold(1u128, |p, d| match d {
+            SymDim::Fixed(n) => p.checked_mul(*n as u128),
+            SymDim::Named(_) => Some(p),
+        });
+        if product.is_some_and(|p| p <= max) {
+            continue;
+        }
+        let node = &model.nodes[i];
+        let named = if shape.iter().any(|d| matches!(d, SymDim::Named(_))) {
+            " before its named dims"
+        } else {
+            ""
+        };
+        let message = format!(
+            "`{}` has shape {}: {} elements{named}, more than an `{}` array can hold (at most {max}); use smaller dimensions",
+            node.name,
+            format_shape(shape),
+            product.map_or("over 2^128".to_string(), |p| p.to_string()),
+            def.elem,
+        );
+        let error = match (&node.kind, &def.stmts[i]) {
+            (_, Stmt::Leaf(leaf)) => {
+                let dims = leaf.dims.iter().map(|d| match d {
+                    DimExpr::Fixed(lit) => lit.to_token_stream(),
+                    DimExpr::Named(name) => name.to_token_stream(),
+                });
+                Error::new_spanned(quote::quote!(#(#dims)*), message)
+            }
+            (Kind::Op { op_ident, .. }, _) => Error::new(op_ident.span(), message),
+            (Kind::Leaf(_), _) => Error::new(node.name.span(), message),
+        };
+        return Err(error);
+    }
+    Ok(())
+}
+
 /// The shape of every node, by node index.
 pub fn infer(def: &NetworkDef, model: &Model) -> syn::Result<Vec<Shape>> {
     let mut shapes: Vec<Shape> = vec![Vec::new(); model.nodes.len()];
@@ -64,7 +113,10 @@ pub fn infer(def: &NetworkDef, model: &Model) -> syn::Result<Vec<Shape>> {
                             "a dimension must be at least 1; a zero-sized node holds no values",
                         )),
                         Ok(n) => shapes[i].push(SymDim::Fixed(n)),
-                        Err(e) => push(e),
+                        Err(_) => push(Error::new(
+                            lit.span(),
+                            format!("the dimension `{lit}` is too large for this machine's `usize`"),
+                        )),
                     },
                     DimExpr::Named(name) if leaf.kind == LeafKind::Param => push(Error::new(
                         name.span(),
@@ -123,6 +175,7 @@ pub fn infer(def: &NetworkDef, model: &Model) -> syn::Result<Vec<Shape>> {
             }
         }
     }
+    check_sizes(def, model, &shapes)?;
     let loss = &model.nodes[model.loss];
     if !shapes[model.loss].is_empty() {
         let span = match &loss.kind {

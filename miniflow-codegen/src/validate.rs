@@ -201,6 +201,15 @@ fn resolve(def: &NetworkDef, index: &BTreeMap<String, usize>) -> syn::Result<Vec
                             op.signature()
                         ))),
                         Arg::Lit(lit) => match lit.value() {
+                            // A literal becomes the element type at the call: it must be
+                            // finite there too (`1e39` is `inf` as an `f32`).
+                            Ok(v) if def.elem == "f32" && v.is_finite() && !(v as f32).is_finite() => {
+                                errors.push(arg.error(format!(
+                                    "`{}` is too large for `f32`, this network's element type (at most {:e})",
+                                    lit.text(),
+                                    f32::MAX
+                                )))
+                            }
                             Ok(v) => match op.check_literal(pos, v) {
                                 Ok(()) => attrs.push(v),
                                 Err(msg) => errors
