@@ -1,12 +1,14 @@
 //! miniflow: neural networks written in a small DSL and compiled, by the [`network!`] macro,
-//! into straight-line forward and backward code over the kernels of [`core`].
+//! into straight-line forward and backward code over the kernels of `miniflow-core` ([`ops`]).
 //!
 //! See the README for the DSL, the ops and the errors.
 
 #![forbid(unsafe_code)]
 
-pub use miniflow_core as core;
-pub use miniflow_core::{data, dot, exec, gradcheck, init, plan, rng, train, Adam, Momentum, Rng};
+// No `core` alias: `use miniflow::*` would make a user's `use core::...` ambiguous.
+pub use miniflow_core::{
+    data, dot, error, exec, gradcheck, init, plan, rng, train, Adam, Momentum, Rng,
+};
 pub use miniflow_core::{
     ndarray, ops, sgd, DimSpec, Error, Graph, Network, NetworkSpec, NodeId, NodeKind, NodeSpec, Op,
     Optimizer, ParamMut, Result, Scalar, Sgd,

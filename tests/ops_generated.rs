@@ -13,7 +13,7 @@ use common::{
     check_finite_differences, compare_with_graph, feed_net, fused_equals_unfused, rand,
     random_feed, rel_close, Feed, Rng,
 };
-use miniflow::core::error::LabelValue;
+use miniflow::error::LabelValue;
 use miniflow::ndarray::{array, Array, ArrayD, IxDyn};
 use miniflow::{Error, Graph, Network, NodeKind};
 

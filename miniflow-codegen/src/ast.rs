@@ -16,6 +16,7 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
+use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::{bracketed, parenthesized, Attribute, Ident, Lit, LitFloat, LitInt, Token, Visibility};
@@ -213,6 +214,18 @@ impl Parse for Stmt {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let attrs = input.call(Attribute::parse_outer)?;
         let (doc, grad) = split_attrs(attrs)?;
+        if input.peek(Ident) && !input.peek2(Ident) && input.peek2(Ident::peek_any) {
+            // `input type: ...`: a Rust keyword where the name goes.
+            let fork = input.fork();
+            fork.parse::<Ident>()?;
+            let name = Ident::parse_any(&fork)?;
+            return Err(syn::Error::new(
+                name.span(),
+                format!(
+                    "`{name}` is a Rust keyword, so it cannot name a node as written; write `r#{name}` or choose another name"
+                ),
+            ));
+        }
         if input.peek(Ident) && input.peek2(Ident) {
             let keyword: Ident = input.parse()?;
             match keyword.to_string().as_str() {

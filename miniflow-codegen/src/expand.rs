@@ -15,6 +15,7 @@ use crate::validate::{Kind, Model};
 use miniflow_ops::{KernelCall, Operand, Returns};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
+use syn::ext::IdentExt;
 
 struct Ctx<'a> {
     def: &'a NetworkDef,
@@ -51,12 +52,58 @@ pub fn expand(def: &NetworkDef, model: &Model, shapes: &[Shape], plan: &Plan) ->
             quote!(#e)
         },
     };
-    cx.expand()
+    hygienic(cx.expand())
+}
+
+/// The names the generated code gives its own parameters, locals and closure arguments.
+const LOCALS: &[&str] = &[
+    "lr", "name", "value", "on", "f", "e", "loss", "grad", "__binder", "__dims",
+];
+
+/// Renames the generated code's own parameters and locals (`lr` to `__mf_lr`, ...) and gives
+/// them `Span::mixed_site()` hygiene. A pattern that names a constant in scope is a constant
+/// pattern whatever its span (items resolve at the call site), so a user's `const lr` would
+/// turn `lr: f64` into a refutable pattern: the `__mf_` prefix is what keeps them apart, and
+/// mixed-site hygiene keeps the user's locals out of the expansion.
+///
+/// Field and method names are left alone: an ident after `.` or `fn`, or before a single `:` inside braces (a
+/// struct literal's or definition's field).
+fn hygienic(tokens: TokenStream) -> TokenStream {
+    use proc_macro2::{Delimiter, Group, TokenTree};
+    fn walk(tokens: TokenStream, in_braces: bool) -> TokenStream {
+        let tts: Vec<TokenTree> = tokens.into_iter().collect();
+        let is = |tt: Option<&TokenTree>, c: char| matches!(tt, Some(TokenTree::Punct(p)) if p.as_char() == c);
+        let mut out = Vec::with_capacity(tts.len());
+        for (k, tt) in tts.iter().enumerate() {
+            out.push(match tt {
+                TokenTree::Ident(id) if LOCALS.iter().any(|l| id == l) => {
+                    let after_dot = k > 0
+                        && (is(tts.get(k - 1), '.')
+                            || matches!(tts.get(k - 1), Some(TokenTree::Ident(f)) if f == "fn"));
+                    let field = in_braces && is(tts.get(k + 1), ':') && !is(tts.get(k + 2), ':');
+                    if after_dot || field {
+                        tt.clone()
+                    } else {
+                        TokenTree::Ident(Ident::new(&format!("__mf_{id}"), Span::mixed_site()))
+                    }
+                }
+                TokenTree::Group(g) => {
+                    let inner = walk(g.stream(), g.delimiter() == Delimiter::Brace);
+                    let mut out = Group::new(g.delimiter(), inner);
+                    out.set_span(g.span());
+                    TokenTree::Group(out)
+                }
+                other => other.clone(),
+            });
+        }
+        out.into_iter().collect()
+    }
+    walk(tokens, false)
 }
 
 impl Ctx<'_> {
     fn name(&self, i: usize) -> String {
-        self.model.nodes[i].name.to_string()
+        self.model.nodes[i].name.unraw().to_string()
     }
 
     fn value(&self, i: usize) -> Ident {
@@ -133,6 +180,9 @@ impl Ctx<'_> {
         let core = &self.core;
         let elem = &self.elem;
         let n_inputs = self.inputs().len();
+        // `#[cfg]` on the network removes every item it expands to, not only the struct.
+        let cfgs: Vec<&syn::Attribute> =
+            attrs.iter().filter(|a| a.path().is_ident("cfg")).collect();
 
         let value_fields = (0..self.model.nodes.len()).map(|i| {
             let (f, t) = (self.value(i), self.array_type(i));
@@ -211,7 +261,8 @@ impl Ctx<'_> {
                 #(#grad_fields,)*
             }
 
-            #[allow(non_snake_case, clippy::all)]
+            #(#cfgs)*
+            #[allow(non_snake_case, deprecated, clippy::all)]
             impl #name {
                 #[doc = #new_doc]
                 pub fn new() -> Self {
@@ -238,13 +289,16 @@ impl Ctx<'_> {
                 }
             }
 
+            #(#cfgs)*
+            #[allow(deprecated)]
             impl ::core::default::Default for #name {
                 fn default() -> Self {
                     Self::new()
                 }
             }
 
-            #[allow(non_snake_case, clippy::all)]
+            #(#cfgs)*
+            #[allow(non_snake_case, deprecated, clippy::all)]
             impl #core::Network for #name {
                 type Elem = #elem;
 
@@ -311,7 +365,7 @@ impl Ctx<'_> {
                     #grad_body
                 }
 
-                fn visit_params(&mut self, f: &mut dyn FnMut(#core::ParamMut<'_, #elem>)) {
+                fn visit_params(&mut self, f: &mut dyn ::core::ops::FnMut(#core::ParamMut<'_, #elem>)) {
                     let _ = &f; // a network without params never calls it
                     self.__fresh = false;
                     #(#visits)*
@@ -374,7 +428,7 @@ impl Ctx<'_> {
                     #(#input_checks)*
                 }
                 #(#fed_checks)*
-                let mut __binder = #core::rt::Binder::<#n_dims>::default();
+                let mut __binder = <#core::rt::Binder<#n_dims> as ::core::default::Default>::default();
                 #(#binds)*
                 let #dims = __binder.dims();
                 let _ = #dims;
@@ -488,8 +542,11 @@ impl Ctx<'_> {
             };
         }
         // Params' gradient buffers have fixed shapes from `new`; the rest follow their values.
-        let sizes = (0..self.model.nodes.len())
-            .filter(|&i| schedule.grads[i] && !self.model.nodes[i].is_param())
+        // Both passes size every buffer, so switching between them never allocates.
+        let sizes = self
+            .grads()
+            .into_iter()
+            .filter(|&i| !self.model.nodes[i].is_param())
             .map(|i| {
                 let (g, v) = (self.grad(i), self.value(i));
                 quote!(#core::rt::ensure(&mut self.#g, self.#v.raw_dim());)
@@ -573,7 +630,7 @@ impl Ctx<'_> {
             let doc = self.def.stmts[i].doc();
             quote!(#core::NodeSpec { name: #n, kind: #kind, shape: #shape, args: &[#(#args),*], attrs: &[#(#attrs),*], doc: #doc })
         });
-        let name = self.def.name.to_string();
+        let name = self.def.name.unraw().to_string();
         let loss = self.name(self.plan.loss.target);
         let outputs = self.plan.outputs.iter().map(|f| self.name(f.target));
         quote! {
@@ -721,7 +778,9 @@ mod tests {
         assert!(out.contains("attrs : & [- 0.25f64]"), "{out}");
         // A fallible kernel's error names the node and its arguments.
         assert!(
-            out.contains(". map_err (| e | e . into_error (\"l\" , & [\"h\" , \"t\"])) ?"),
+            out.contains(
+                ". map_err (| __mf_e | __mf_e . into_error (\"l\" , & [\"h\" , \"t\"])) ?"
+            ),
             "{out}"
         );
         // The labels get no gradient buffer and no contribution.

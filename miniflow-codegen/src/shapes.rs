@@ -8,6 +8,7 @@ use crate::validate::{Kind, Model};
 use miniflow_ops::{format_shape, Dim, ShapeErrorKind};
 use quote::ToTokens;
 use std::fmt;
+use syn::ext::IdentExt;
 use syn::Error;
 
 /// A dimension known at compile time: a literal, or a name whose size is fed at run time.
@@ -125,7 +126,7 @@ pub fn infer(def: &NetworkDef, model: &Model) -> syn::Result<Vec<Shape>> {
                             leaf.name
                         ),
                     )),
-                    DimExpr::Named(name) => shapes[i].push(SymDim::Named(name.to_string())),
+                    DimExpr::Named(name) => shapes[i].push(SymDim::Named(name.unraw().to_string())),
                 }
             }
         }

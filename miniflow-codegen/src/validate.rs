@@ -10,6 +10,7 @@ use crate::plan::topo_order;
 use crate::suggest::did_you_mean;
 use miniflow_ops::Op;
 use std::collections::BTreeMap;
+use syn::ext::IdentExt;
 use syn::{Error, Ident};
 
 /// The network as a resolved graph: nodes in source order, arguments as indices.
@@ -114,7 +115,7 @@ fn define(def: &NetworkDef) -> syn::Result<BTreeMap<String, usize>> {
     let mut errors = Errors::default();
     for (i, stmt) in def.stmts.iter().enumerate() {
         let name = stmt.name();
-        if let Some(&first) = index.get(&name.to_string()) {
+        if let Some(&first) = index.get(&name.unraw().to_string()) {
             let first: &Stmt = &def.stmts[first];
             let msg = match (first, stmt) {
                 (Stmt::Leaf(leaf), Stmt::Node(_)) => format!(
@@ -139,7 +140,7 @@ fn define(def: &NetworkDef) -> syn::Result<BTreeMap<String, usize>> {
             ));
             errors.push(e);
         } else {
-            index.insert(name.to_string(), i);
+            index.insert(name.unraw().to_string(), i);
         }
     }
     errors.finish().map(|()| index)
@@ -223,7 +224,7 @@ fn resolve(def: &NetworkDef, index: &BTreeMap<String, usize>) -> syn::Result<Vec
                             op.signature()
                         ))),
                         Arg::Node(arg) => {
-                            let key = arg.to_string();
+                            let key = arg.unraw().to_string();
                             match index.get(&key) {
                                 Some(&j) if j == i => errors.push(Error::new(
                                     arg.span(),
