@@ -52,7 +52,7 @@ fn sig(x: f64) -> f64 {
 #[test]
 fn course_add_two_and_three() {
     let mut g = Graph::<f64>::new();
-    let (x, y, z) = (
+    let (x, y, _z) = (
         g.input("x").unwrap(),
         g.input("y").unwrap(),
         g.input("z").unwrap(),
