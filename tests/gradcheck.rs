@@ -209,3 +209,66 @@ fn unfed_inputs_are_an_error() {
         Err(miniflow::Error::MissingFeed { .. })
     ));
 }
+
+/// Old code: `GradCheck { step: 0.0 }` returned `Ok` with a NaN error (0 / 0).
+#[test]
+fn nonsensical_settings_are_errors_before_anything_runs() {
+    let mut net = two_layer();
+    let before = all_params(&mut net);
+    let d = GradCheck::default();
+    for bad in [
+        GradCheck { step: 0.0, ..d },
+        GradCheck { step: -1e-5, ..d },
+        GradCheck {
+            step: f64::NAN,
+            ..d
+        },
+        GradCheck {
+            step: f64::INFINITY,
+            ..d
+        },
+        GradCheck {
+            min_scale: 0.0,
+            ..d
+        },
+        GradCheck {
+            min_scale: f64::NAN,
+            ..d
+        },
+        GradCheck {
+            tolerance: -1.0,
+            ..d
+        },
+        GradCheck {
+            tolerance: f64::NAN,
+            ..d
+        },
+        GradCheck {
+            sample: Some(0),
+            ..d
+        },
+    ] {
+        let err = gradcheck::check(&mut net, &bad).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                miniflow::Error::InvalidArgument {
+                    function: "gradcheck::check",
+                    ..
+                }
+            ),
+            "{bad:?}: {err}"
+        );
+        assert_eq!(bad.validate(), Err(err));
+    }
+    assert_eq!(
+        gradcheck::check(&mut net, &GradCheck { step: 0.0, ..d })
+            .unwrap_err()
+            .to_string(),
+        "gradcheck::check: the finite-difference step must be a finite number above 0, not 0; \
+         the default is 1e-5"
+    );
+    let after = all_params(&mut net);
+    assert_eq!(before, after);
+    assert!(gradcheck::check(&mut net, &d).unwrap().passed());
+}

@@ -425,7 +425,8 @@ fn bad_labels_are_a_typed_error_not_a_panic() {
     assert_eq!(
         net.forward().unwrap_err().to_string(),
         "`ce`: row 2 of the labels `labels` is NaN, which is not a class index; labels must be \
-         whole numbers 0, 1, ... below the number of classes, 3"
+         whole numbers 0, 1, ... below the number of classes, 3 (class indices, not one-hot rows \
+         or probabilities: for those, pass the index of each row's largest entry, its argmax)"
     );
     // The graph rebuilt from the spec says the same.
     let (mut g, ids) = Graph::<f64>::from_spec(net.spec()).unwrap();

@@ -418,9 +418,18 @@ impl Ctx<'_> {
                 }
             }
         });
-        let input_checks = f.inputs.iter().map(|&i| {
+        // Check mode names a non-finite leaf (input or param) itself, before any op reads it.
+        let mut leaves: Vec<usize> = f
+            .ops
+            .iter()
+            .flat_map(|&i| self.model.nodes[i].args().to_vec())
+            .filter(|&a| self.model.nodes[a].args().is_empty())
+            .collect();
+        leaves.sort_unstable();
+        leaves.dedup();
+        let input_checks = leaves.into_iter().map(|i| {
             let (v, n) = (self.value(i), self.name(i));
-            quote!(#core::rt::check_finite(self.#v.view(), #n, "forward")?;)
+            quote!(#core::rt::check_finite_leaf(self.#v.view(), #n)?;)
         });
         quote! {
             fn #fn_name(&mut self) -> #core::Result<()> {

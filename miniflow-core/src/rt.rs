@@ -46,21 +46,53 @@ pub fn load<T: Scalar, D: Dimension>(
 }
 
 /// In check mode: the error for the first non-finite element of `v`, the value or gradient
-/// of `node` in `pass`.
+/// of `node` in `pass`, computed by that pass.
 pub fn check_finite<T: Scalar, D: Dimension>(
     v: ArrayView<'_, T, D>,
     node: &str,
     pass: &'static str,
 ) -> Result<()> {
+    non_finite(v, node, pass, false)
+}
+
+/// In check mode: the error for the first non-finite element of `v`, the value of the leaf
+/// `node` (an input or a param) as fed or set, read by the forward pass. Called before the
+/// ops that read the leaf, so that a NaN param is named itself, not blamed on its consumer.
+pub fn check_finite_leaf<T: Scalar, D: Dimension>(
+    v: ArrayView<'_, T, D>,
+    node: &str,
+) -> Result<()> {
+    non_finite(v, node, "forward", true)
+}
+
+fn non_finite<T: Scalar, D: Dimension>(
+    v: ArrayView<'_, T, D>,
+    node: &str,
+    pass: &'static str,
+    leaf: bool,
+) -> Result<()> {
     match v.iter().position(|x| !x.is_finite()) {
         None => Ok(()),
-        Some(index) => Err(Error::NonFinite {
+        Some(flat) => Err(Error::NonFinite {
             node: node.to_string(),
             pass,
-            index,
-            value: v.iter().nth(index).map_or(String::new(), |x| x.to_string()),
+            leaf,
+            index: unravel(flat, v.shape()),
+            value: v.iter().nth(flat).map_or(String::new(), |x| x.to_string()),
         }),
     }
+}
+
+/// The multi-index of element `flat` (in row-major order) of an array of `shape`.
+fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
+    let mut index = vec![0; shape.len()];
+    for (i, &n) in index.iter_mut().zip(shape).rev() {
+        if n > 0 {
+            *i = flat % n;
+            flat /= n;
+        }
+    }
+    index
 }
 
 /// Gives `buf` the shape `dim`, reallocating only when it differs.
@@ -210,4 +242,32 @@ pub fn sgd_checked<N: Network + ?Sized>(net: &mut N, lr: N::Elem) -> Result<()> 
     }
     net.visit_params(&mut |p| crate::optim::sgd_update(p.value, p.grad, lr));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{arr0, array, Array3};
+
+    #[test]
+    fn the_first_non_finite_element_is_located_by_axis() {
+        let m = array![[1.0, 2.0, 3.0], [4.0, f64::NAN, f64::INFINITY]];
+        let err = check_finite(m.view(), "h", "forward").unwrap_err();
+        assert!(
+            matches!(&err, Error::NonFinite { index, leaf: false, value, .. } if index == &[1, 1] && value == "NaN"),
+            "{err}"
+        );
+        let err = check_finite_leaf(array![0.0, -f64::INFINITY].view(), "b").unwrap_err();
+        assert!(
+            matches!(&err, Error::NonFinite { index, leaf: true, pass: "forward", .. } if index == &[1]),
+            "{err}"
+        );
+        let err = check_finite(arr0(f64::NAN).view(), "c", "backward").unwrap_err();
+        assert!(matches!(&err, Error::NonFinite { index, .. } if index.is_empty()));
+        let mut t = Array3::<f32>::zeros((2, 3, 4));
+        t[[1, 2, 3]] = f32::NAN;
+        let err = check_finite(t.view(), "t", "forward").unwrap_err();
+        assert!(matches!(&err, Error::NonFinite { index, .. } if index == &[1, 2, 3]));
+        assert!(check_finite(m.row(0), "h", "forward").is_ok());
+    }
 }

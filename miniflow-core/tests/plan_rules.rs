@@ -504,7 +504,9 @@ fn check_graph<T: Scalar>(case: &Case, r: &Reference<T>) -> Result<(), String> {
     for i in order {
         let node = &case.dag.nodes[i];
         made[i] = Some(match node.as_op() {
-            None => g.input(case.names[i].clone()),
+            None => g
+                .input(case.names[i].clone())
+                .map_err(|e| format!("graph: {e}"))?,
             Some(op) => {
                 let args: Vec<NodeId> = node.args.iter().filter_map(|&a| made[a]).collect();
                 g.op_with(case.names[i].clone(), op, &args, &case.attrs[i])
