@@ -17,6 +17,18 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::ext::IdentExt;
 
+/// `miniflow-core` by a path valid in the user's crate (which depends on `miniflow` alone).
+const CORE: CorePath = CorePath;
+
+/// Expands to `::miniflow::__private::miniflow_core`.
+struct CorePath;
+
+impl quote::ToTokens for CorePath {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        tokens.extend(quote!(::miniflow::__private::miniflow_core));
+    }
+}
+
 struct Ctx<'a> {
     def: &'a NetworkDef,
     model: &'a Model,
@@ -24,7 +36,7 @@ struct Ctx<'a> {
     plan: &'a Plan,
     /// Named dims, in order of first appearance among the inputs.
     dims: Vec<String>,
-    /// Path to `miniflow-core`, valid in the user's crate.
+    /// Path to `miniflow-core` inside the impls' block (`__mf_core`).
     core: TokenStream,
     elem: TokenStream,
 }
@@ -46,7 +58,7 @@ pub fn expand(def: &NetworkDef, model: &Model, shapes: &[Shape], plan: &Plan) ->
         shapes,
         plan,
         dims,
-        core: quote!(::miniflow::__private::miniflow_core),
+        core: quote!(__mf_core),
         elem: {
             let e = &def.elem;
             quote!(#e)
@@ -57,7 +69,8 @@ pub fn expand(def: &NetworkDef, model: &Model, shapes: &[Shape], plan: &Plan) ->
 
 /// The names the generated code gives its own parameters, locals and closure arguments.
 const LOCALS: &[&str] = &[
-    "lr", "name", "value", "on", "f", "e", "loss", "grad", "__binder", "__dims",
+    "lr", "name", "value", "on", "f", "e", "loss", "grad", "__binder", "__dims", "__need",
+    "__target", "__k", "__a",
 ];
 
 /// Renames the generated code's own parameters and locals (`lr` to `__mf_lr`, ...) and gives
@@ -114,15 +127,12 @@ impl Ctx<'_> {
         format_ident!("g_{}", self.model.nodes[i].name)
     }
 
-    fn dim_type(&self, i: usize) -> TokenStream {
-        let core = &self.core;
-        let ix = format_ident!("Ix{}", self.shapes[i].len());
-        quote!(#core::ndarray::#ix)
-    }
-
+    /// The type of node `i`'s buffers, by the full path (the struct is outside the block
+    /// where `__mf_core` is in scope).
     fn array_type(&self, i: usize) -> TokenStream {
-        let (core, elem, dim) = (&self.core, &self.elem, self.dim_type(i));
-        quote!(#core::ndarray::Array<#elem, #dim>)
+        let elem = &self.elem;
+        let ix = format_ident!("Ix{}", self.shapes[i].len());
+        quote!(#CORE::ndarray::Array<#elem, #CORE::ndarray::#ix>)
     }
 
     /// The node's shape as an `IxN(...)` expression; named dims read from `dims` (a local
@@ -203,9 +213,7 @@ impl Ctx<'_> {
 
         let loss = self.plan.loss.target;
         let loss_value = self.value(loss);
-        let forward_fns = std::iter::once(&self.plan.loss)
-            .chain(&self.plan.outputs)
-            .map(|f| self.forward_fn(f));
+        let forward_fns = [self.forward_fn(&self.plan.loss), self.forward_outputs_fn()];
         let forward_loss = format_ident!("__forward_{}", loss);
         let backward_body = self.backward_body(false);
         let backward_sgd_body = self.backward_body(true);
@@ -261,7 +269,12 @@ impl Ctx<'_> {
                 #(#grad_fields,)*
             }
 
+            // The impls in a block of their own, where `__mf_core` names `miniflow-core`:
+            // the path repeats in every kernel call, and a short one keeps the expansion small.
             #(#cfgs)*
+            const _: () = {
+            use #CORE as __mf_core;
+
             #[allow(non_snake_case, deprecated, clippy::all)]
             impl #name {
                 #[doc = #new_doc]
@@ -289,7 +302,6 @@ impl Ctx<'_> {
                 }
             }
 
-            #(#cfgs)*
             #[allow(deprecated)]
             impl ::core::default::Default for #name {
                 fn default() -> Self {
@@ -297,7 +309,6 @@ impl Ctx<'_> {
                 }
             }
 
-            #(#cfgs)*
             #[allow(non_snake_case, deprecated, clippy::all)]
             impl #core::Network for #name {
                 type Elem = #elem;
@@ -371,6 +382,7 @@ impl Ctx<'_> {
                     #(#visits)*
                 }
             }
+            };
         }
     }
 
@@ -379,9 +391,9 @@ impl Ctx<'_> {
         let core = &self.core;
         let fn_name = format_ident!("__forward_{}", f.target);
         let target = self.name(f.target);
-        let inputs = self.inputs();
+        let slot = self.input_slots();
         let fed_checks = f.inputs.iter().map(|&i| {
-            let k = inputs.iter().position(|&j| j == i).unwrap_or(0);
+            let k = slot[i];
             let n = self.name(i);
             quote! {
                 if !self.__fed[#k] {
@@ -443,6 +455,105 @@ impl Ctx<'_> {
                 let _ = #dims;
                 #(#sizes)*
                 #(#calls)*
+                ::core::result::Result::Ok(())
+            }
+        }
+    }
+
+    /// Each input's position among the inputs (its slot in `__fed`), by node index.
+    fn input_slots(&self) -> Vec<usize> {
+        let mut slot = vec![0; self.model.nodes.len()];
+        for (k, i) in self.inputs().into_iter().enumerate() {
+            slot[i] = k;
+        }
+        slot
+    }
+
+    /// `__forward_output(target)`: computes any output from the inputs it needs. One function
+    /// for every output, each op guarded by a needed-set walked at run time from the target,
+    /// so the code grows with the nodes, not with nodes × outputs. (The loss, computed every
+    /// step, keeps its own straight-line function.)
+    fn forward_outputs_fn(&self) -> TokenStream {
+        if self.plan.outputs.is_empty() {
+            return TokenStream::new();
+        }
+        let core = &self.core;
+        let n = self.model.nodes.len();
+        let need = Ident::new("__need", Span::call_site());
+        let names = (0..n).map(|i| self.name(i));
+        let args = (0..n).map(|i| {
+            let a = self.model.nodes[i].args();
+            quote!(&[#(#a),*])
+        });
+        let reverse = self.plan.order.iter().rev();
+        let leaves: Vec<usize> = (0..n)
+            .filter(|&i| self.model.nodes[i].args().is_empty())
+            .collect();
+        let leaf_checks = leaves.iter().map(|&i| {
+            let (v, name) = (self.value(i), self.name(i));
+            quote!(if #need[#i] { #core::rt::check_finite_leaf(self.#v.view(), #name)?; })
+        });
+        let slot = self.input_slots();
+        let fed_checks = self.inputs().into_iter().map(|i| {
+            let (k, name) = (slot[i], self.name(i));
+            quote! {
+                if #need[#i] && !self.__fed[#k] {
+                    return ::core::result::Result::Err(#core::rt::missing(#name, __NAMES[__target]));
+                }
+            }
+        });
+        let n_dims = self.dims.len();
+        let dims = Ident::new("__dims", Span::call_site());
+        let mut binds = Vec::new();
+        for i in self.inputs() {
+            let (v, name) = (self.value(i), self.name(i));
+            for (axis, d) in self.shapes[i].iter().enumerate() {
+                if let SymDim::Named(dim) = d {
+                    let k = self.dim_index(dim);
+                    binds.push(quote!(if #need[#i] { __binder.bind(#k, #dim, self.#v.shape()[#axis], #name)?; }));
+                }
+            }
+        }
+        let ops = self
+            .plan
+            .order
+            .iter()
+            .filter(|&&i| !self.model.nodes[i].args().is_empty())
+            .map(|&i| {
+                let (v, d, name) = (self.value(i), self.dim_expr(i, Some(&dims)), self.name(i));
+                let call = self.forward_call(i);
+                quote! {
+                    if #need[#i] {
+                        #core::rt::ensure(&mut self.#v, #d);
+                        #call
+                        if self.__check {
+                            #core::rt::check_finite(self.#v.view(), #name, "forward")?;
+                        }
+                    }
+                }
+            });
+        quote! {
+            fn __forward_output(&mut self, __target: usize) -> #core::Result<()> {
+                static __NAMES: [&str; #n] = [#(#names),*];
+                static __ARGS: [&[usize]; #n] = [#(#args),*];
+                let mut #need = [false; #n];
+                #need[__target] = true;
+                for &__k in &[#(#reverse),*] {
+                    if #need[__k] {
+                        for &__a in __ARGS[__k] {
+                            #need[__a] = true;
+                        }
+                    }
+                }
+                if self.__check {
+                    #(#leaf_checks)*
+                }
+                #(#fed_checks)*
+                let mut __binder = <#core::rt::Binder<#n_dims> as ::core::default::Default>::default();
+                #(#binds)*
+                let #dims = __binder.dims();
+                let _ = #dims;
+                #(#ops)*
                 ::core::result::Result::Ok(())
             }
         }
@@ -521,14 +632,24 @@ impl Ctx<'_> {
             .split("::")
             .map(|part| Ident::new(part, Span::call_site()));
         let invoke = quote!(#core::ops::#(#path)::*(#(#operands),*));
-        let node = self.name(i);
-        let names = args.iter().map(|&a| self.name(a));
-        let fail = quote!(.map_err(|e| e.into_error(#node, &[#(#names),*]))?);
+        // The argument names for a kernel's error, built only for kernels that can fail (a
+        // variadic op's list per call would make the expansion quadratic in its arity).
+        let fail = || {
+            let node = self.name(i);
+            let names = args.iter().map(|&a| self.name(a));
+            quote!(.map_err(|e| e.into_error(#node, &[#(#names),*]))?)
+        };
         match call.returns {
             Returns::Unit => quote!(#invoke;),
             Returns::Scalar => quote!(self.#value[()] = #invoke;),
-            Returns::Fallible => quote!(#invoke #fail;),
-            Returns::FallibleScalar => quote!(self.#value[()] = #invoke #fail;),
+            Returns::Fallible => {
+                let fail = fail();
+                quote!(#invoke #fail;)
+            }
+            Returns::FallibleScalar => {
+                let fail = fail();
+                quote!(self.#value[()] = #invoke #fail;)
+            }
         }
     }
 
@@ -567,12 +688,13 @@ impl Ctx<'_> {
         let seed = self.grad(loss);
         let steps = &schedule.steps;
         // In check mode, a gradient is checked once complete: after its last contribution.
-        let last: Vec<usize> = (0..steps.len())
-            .filter(|&k| steps[k + 1..].iter().all(|c| c.target != steps[k].target))
-            .collect();
+        let mut last_of = vec![usize::MAX; self.model.nodes.len()];
+        for (k, step) in steps.iter().enumerate() {
+            last_of[step.target] = k;
+        }
         let calls = steps.iter().enumerate().map(|(k, step)| {
             let call = self.backward_call(step);
-            if !last.contains(&k) {
+            if last_of[step.target] != k {
                 return call;
             }
             let n = self.name(step.target);
@@ -701,13 +823,9 @@ impl Ctx<'_> {
             format_ident!("__forward_{}", loss),
         );
         let arms = self.plan.outputs.iter().map(|f| {
-            let (n, v, fun) = (
-                self.name(f.target),
-                self.value(f.target),
-                format_ident!("__forward_{}", f.target),
-            );
+            let (n, v, t) = (self.name(f.target), self.value(f.target), f.target);
             quote!(#n => {
-                self.#fun()?;
+                self.__forward_output(#t)?;
                 ::core::result::Result::Ok(self.#v.view().into_dyn())
             })
         });
@@ -781,7 +899,7 @@ mod tests {
         }});
         // The literal is converted to the element type at the call, and kept in the spec.
         assert!(
-            out.contains("ops :: leaky_relu :: forward (self . v_z . view () , < f64 as :: miniflow :: __private :: miniflow_core :: Scalar > :: from_f64 (- 0.25f64) , self . v_h . view_mut ())"),
+            out.contains("ops :: leaky_relu :: forward (self . v_z . view () , < f64 as __mf_core :: Scalar > :: from_f64 (- 0.25f64) , self . v_h . view_mut ())"),
             "{out}"
         );
         assert!(out.contains("attrs : & [- 0.25f64]"), "{out}");

@@ -527,7 +527,11 @@ fn classify(out: &TokenStream) -> Result<Outcome, String> {
             tts.iter()
                 .any(|t| matches!(t, TokenTree::Ident(i) if i == w))
         };
-        return if has("struct") && has("impl") {
+        // The impls sit in a `const _: () = { ... };` block.
+        let has_impl = tts.iter().any(|t| {
+            matches!(t, TokenTree::Group(g) if g.stream().into_iter().any(|t| matches!(t, TokenTree::Ident(i) if i == "impl")))
+        });
+        return if has("struct") && has_impl {
             Ok(Outcome::Code)
         } else {
             Err(format!("neither code nor compile_error!: {text}"))

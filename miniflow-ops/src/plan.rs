@@ -750,17 +750,22 @@ fn sgd_in_place(g: &Analysis<'_>, training: &mut Schedule, rules: Rules, fired: 
         return;
     }
     let n = g.dag.nodes.len();
+    // One pass: each node's first contribution, and the last step reading its value.
+    let mut first = vec![None; n];
+    let mut last_read = vec![None; n];
+    for (k, step) in training.steps.iter().enumerate() {
+        first[step.target].get_or_insert(k);
+        for r in step.reads(g.dag) {
+            last_read[r] = Some(k);
+        }
+    }
     for p in 0..n {
         if !(g.dag.nodes[p].is_param() && training.grads[p]) {
             continue;
         }
-        let Some(first) = training.steps.iter().position(|s| s.target == p) else {
-            continue;
-        };
-        if training.steps[first..]
-            .iter()
-            .any(|s| s.reads(g.dag).contains(&p))
-        {
+        let Some(first) = first[p] else { continue };
+        // A step from the first contribution on reads the param: it must see the old value.
+        if last_read[p].is_some_and(|r| r >= first) {
             continue;
         }
         for s in training.steps.iter_mut().filter(|s| s.target == p) {
