@@ -116,14 +116,14 @@ impl<N: Network<Elem = f64>> Network for Corrupt<N> {
         self.grads = grads;
         Ok(())
     }
-    fn evaluate(&mut self, name: &str) -> Result<ArrayViewD<'_, f64>> {
-        self.inner.evaluate(name)
+    fn evaluate_dyn(&mut self, name: &str) -> Result<ArrayViewD<'_, f64>> {
+        self.inner.evaluate_dyn(name)
     }
-    fn value(&self, name: &str) -> Result<ArrayViewD<'_, f64>> {
-        self.inner.value(name)
+    fn value_dyn(&self, name: &str) -> Result<ArrayViewD<'_, f64>> {
+        self.inner.value_dyn(name)
     }
-    fn grad(&self, name: &str) -> Result<ArrayViewD<'_, f64>> {
-        self.inner.grad(name)
+    fn grad_dyn(&self, name: &str) -> Result<ArrayViewD<'_, f64>> {
+        self.inner.grad_dyn(name)
     }
     fn set_check_finite(&mut self, on: bool) {
         self.inner.set_check_finite(on);

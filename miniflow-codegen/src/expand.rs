@@ -252,6 +252,7 @@ impl Ctx<'_> {
                 grad: self.#g.view().into_dyn(),
             });)
         });
+        let handles = (0..self.model.nodes.len()).map(|i| self.handle(i));
         let new_doc = format!(
             "Creates `{name}` with every param zero and no input fed; set params with \
              `Network::set_param`."
@@ -275,8 +276,10 @@ impl Ctx<'_> {
             const _: () = {
             use #CORE as __mf_core;
 
-            #[allow(non_snake_case, deprecated, clippy::all)]
+            #[allow(non_snake_case, non_upper_case_globals, deprecated, clippy::all)]
             impl #name {
+                #(#handles)*
+
                 #[doc = #new_doc]
                 pub fn new() -> Self {
                     #name {
@@ -361,18 +364,18 @@ impl Ctx<'_> {
                     ::core::result::Result::Ok(loss)
                 }
 
-                fn evaluate(&mut self, name: &str) -> #core::Result<#core::ndarray::ArrayViewD<'_, #elem>> {
+                fn evaluate_dyn(&mut self, name: &str) -> #core::Result<#core::ndarray::ArrayViewD<'_, #elem>> {
                     #evaluate
                 }
 
-                fn value(&self, name: &str) -> #core::Result<#core::ndarray::ArrayViewD<'_, #elem>> {
+                fn value_dyn(&self, name: &str) -> #core::Result<#core::ndarray::ArrayViewD<'_, #elem>> {
                     match name {
                         #(#value_arms,)*
                         _ => ::core::result::Result::Err(#core::rt::wrong_kind(self.spec(), name, "a node")),
                     }
                 }
 
-                fn grad(&self, name: &str) -> #core::Result<#core::ndarray::ArrayViewD<'_, #elem>> {
+                fn grad_dyn(&self, name: &str) -> #core::Result<#core::ndarray::ArrayViewD<'_, #elem>> {
                     #grad_body
                 }
 
@@ -383,6 +386,37 @@ impl Ctx<'_> {
                 }
             }
             };
+        }
+    }
+
+    /// The typed handle of node `i`: `pub const X: Handle<Net, kind::Input, Ix2>`.
+    fn handle(&self, i: usize) -> TokenStream {
+        let core = &self.core;
+        let node = &self.model.nodes[i];
+        let (ident, name) = (&node.name, self.name(i));
+        let net = &self.def.name;
+        let vis = &self.def.vis;
+        let (kind, what) = match &node.kind {
+            Kind::Leaf(LeafKind::Input { .. }) => ("Input", "input: fed with `feed`"),
+            Kind::Leaf(LeafKind::Param) => ("Param", "param: set with `set`, trained"),
+            Kind::Op { .. } if i == self.plan.loss.target => ("Output", "the loss"),
+            Kind::Op { .. } if self.model.outputs.contains(&i) => {
+                ("Output", "output: computed on its own with `evaluate`")
+            }
+            Kind::Op { .. } => ("Computed", "computed node: read with `value` and `grad`"),
+        };
+        let kind = Ident::new(kind, Span::call_site());
+        let ix = format_ident!("Ix{}", self.shapes[i].len());
+        let shape = miniflow_ops::format_shape(&self.shapes[i]);
+        let mut doc = format!("`{name}` {shape}, {what}.");
+        let own = self.def.stmts[i].doc();
+        if !own.is_empty() {
+            doc = format!("{own}\n\n{doc}");
+        }
+        quote! {
+            #[doc = #doc]
+            #vis const #ident: #core::Handle<#net, #core::kind::#kind, #core::ndarray::#ix> =
+                #core::Handle::new_unchecked(#name);
         }
     }
 

@@ -109,12 +109,25 @@ pub fn validate(def: &NetworkDef) -> syn::Result<Model> {
     Ok(model)
 }
 
-/// Names to indices, rejecting duplicates and assignments to leaves.
+/// Names the generated struct's own associated functions take, which a node's handle (an
+/// associated constant of the same name) would clash with.
+pub const RESERVED: [&str; 3] = ["new", "seeded", "zeroed"];
+
+/// Names to indices, rejecting duplicates, reserved names and assignments to leaves.
 fn define(def: &NetworkDef) -> syn::Result<BTreeMap<String, usize>> {
     let mut index = BTreeMap::new();
     let mut errors = Errors::default();
     for (i, stmt) in def.stmts.iter().enumerate() {
         let name = stmt.name();
+        if let Some(&reserved) = RESERVED.iter().find(|r| name.unraw() == **r) {
+            errors.push(Error::new(
+                name.span(),
+                format!(
+                    "`{reserved}` cannot name a node: `{}::{reserved}` is the network's constructor, and each node's typed handle is `{}::NAME`; choose another name",
+                    def.name, def.name
+                ),
+            ));
+        }
         if let Some(&first) = index.get(&name.unraw().to_string()) {
             let first: &Stmt = &def.stmts[first];
             let msg = match (first, stmt) {

@@ -39,7 +39,10 @@ pub mod train;
 pub use error::{Error, Result};
 pub use graph::{Graph, NodeId};
 pub use miniflow_ops::{plan, Arity, Op};
-pub use network::{DimSpec, Network, NetworkSpec, NodeKind, NodeSpec, ParamMut};
+pub use network::{
+    kind, DimSpec, Handle, InputKey, Network, NetworkSpec, NodeKey, NodeKind, NodeSpec, OutputKey,
+    ParamKey, ParamMut,
+};
 pub use optim::{sgd, Adam, Momentum, Optimizer, Sgd};
 pub use rng::Rng;
 pub use scalar::Scalar;

@@ -233,7 +233,7 @@ pub fn check_network<T: Scalar>(make: &Make<T>, seed: u64) -> Checked {
         .unwrap_or_else(|e| panic!("{name}: backward: {e}"));
     for output in spec.outputs {
         let v = net
-            .evaluate(output)
+            .evaluate_dyn(output)
             .unwrap_or_else(|e| panic!("{name}: evaluate `{output}`: {e}"));
         assert!(
             v.iter().all(|x| x.is_finite()),
@@ -247,7 +247,7 @@ pub fn check_network<T: Scalar>(make: &Make<T>, seed: u64) -> Checked {
     for (k, node) in spec.nodes.iter().enumerate() {
         let what = format!("{name}.{}", node.name);
         let v = net
-            .value(node.name)
+            .value_dyn(node.name)
             .unwrap_or_else(|e| panic!("{what}: value: {e}"));
         assert_eq!(
             v.shape(),
@@ -259,7 +259,7 @@ pub fn check_network<T: Scalar>(make: &Make<T>, seed: u64) -> Checked {
             .unwrap_or_else(|| panic!("{what}: the graph has no value"));
         assert_close(&format!("{what} value vs graph"), &v, &gv);
         checked.values += 1;
-        match net.grad(node.name) {
+        match net.grad_dyn(node.name) {
             Ok(d) => {
                 assert!(has_grad[k], "{what}: a gradient nobody asked for");
                 let gd = g
@@ -291,7 +291,9 @@ pub fn check_network<T: Scalar>(make: &Make<T>, seed: u64) -> Checked {
             .unwrap_or_else(|e| panic!("{name}: step {step}: {e}"));
             let mut row = vec![loss];
             for &k in &params {
-                let v = net.value(spec.nodes[k].name).expect("params have values");
+                let v = net
+                    .value_dyn(spec.nodes[k].name)
+                    .expect("params have values");
                 row.extend(v.iter().copied());
             }
             trace.push(row);
@@ -342,7 +344,7 @@ pub fn check_network<T: Scalar>(make: &Make<T>, seed: u64) -> Checked {
     // The steps must move the params, or the comparison proves little (unless every param's
     // gradient is zero, as in `mse(a, a)`, or rounding noise, as in `sum(softmax(w))`).
     let moving = params.iter().any(|&k| {
-        net.grad(spec.nodes[k].name)
+        net.grad_dyn(spec.nodes[k].name)
             .is_ok_and(|g| g.iter().any(|x| Scalar::to_f64(*x).abs() > 1e-6))
     });
     if moving {
@@ -434,13 +436,13 @@ pub fn check_against_executor<T: Scalar>(make: &Make<T>, feed: &Feed<T>) {
         if !computed[k] {
             continue;
         }
-        let v = net.value(node.name).expect("a value");
+        let v = net.value_dyn(node.name).expect("a value");
         same(
             &format!("value of `{}`", node.name),
             &v,
             &ex.value(k).expect("a value"),
         );
-        match (net.grad(node.name), ex.grad(k)) {
+        match (net.grad_dyn(node.name), ex.grad(k)) {
             (Ok(a), Some(b)) => same(&format!("d/d`{}`", node.name), &a, &b),
             (Err(_), None) => {}
             (a, b) => panic!(
@@ -464,7 +466,7 @@ pub fn check_against_executor<T: Scalar>(make: &Make<T>, feed: &Feed<T>) {
             "{name}: step {step}: loss"
         );
         for (k, node) in spec.nodes.iter().enumerate().filter(|(k, _)| computed[*k]) {
-            let v = net.value(node.name).expect("a value");
+            let v = net.value_dyn(node.name).expect("a value");
             same(
                 &format!("step {step}: value of `{}`", node.name),
                 &v,
@@ -590,9 +592,9 @@ pub fn check_hostile_feeds<T: Scalar>(make: &Make<T>, feed: &Feed<T>, sizes: &Si
         if spec.node(bad).is_ok() {
             continue;
         }
-        assert!(net.value(bad).is_err(), "{name}: value({bad:?})");
-        assert!(net.grad(bad).is_err(), "{name}: grad({bad:?})");
-        assert!(net.evaluate(bad).is_err(), "{name}: evaluate({bad:?})");
+        assert!(net.value_dyn(bad).is_err(), "{name}: value({bad:?})");
+        assert!(net.grad_dyn(bad).is_err(), "{name}: grad({bad:?})");
+        assert!(net.evaluate_dyn(bad).is_err(), "{name}: evaluate({bad:?})");
         let v = ArrayD::<T>::zeros(IxDyn(&[1]));
         assert!(
             net.set_input(bad, v.view()).is_err(),
@@ -659,7 +661,7 @@ pub fn check_huge_inputs<T: Scalar>(make: &Make<T>) {
     assert_scalar_close(&format!("{name}: loss vs graph"), loss, graph_loss);
     let mut grads = 0;
     for (k, node) in spec.nodes.iter().enumerate() {
-        let v = net.value(node.name).expect("every node has a value");
+        let v = net.value_dyn(node.name).expect("every node has a value");
         assert!(
             v.iter().all(|x| x.is_finite()),
             "{name}.{}: value {v}",
@@ -671,7 +673,7 @@ pub fn check_huge_inputs<T: Scalar>(make: &Make<T>) {
             "{name}.{}: graph value {gv}",
             node.name
         );
-        if let Ok(d) = net.grad(node.name) {
+        if let Ok(d) = net.grad_dyn(node.name) {
             assert!(
                 d.iter().all(|x| x.is_finite()),
                 "{name}.{}: gradient {d}",

@@ -12,8 +12,8 @@ miniflow::network! {
         param value: [2, 1];
         param name: [1];
         f = linear(input, param, lr);
-        new = sigmoid(f);
-        spec = linear(new, value, name);
+        forward = sigmoid(f);
+        spec = linear(forward, value, name);
         __fed = tanh(spec);
         __dims = add(__fed, spec);
         output batch = mean(__dims);
