@@ -67,7 +67,7 @@ pub struct Report {
 pub fn run(epochs: usize, seed: u64) -> miniflow::Result<Report> {
     let mut data = Dataset::<f64>::read_csv(DATA, &CsvOptions::new(Header::None))?;
     // Pixels are 0..16; scale to [0, 1].
-    data.features.mapv_inplace(|p| p / 16.0);
+    data.features_mut().mapv_inplace(|p| p / 16.0);
     let (train_set, test_set) = data.split(0.2, seed)?;
 
     let mut rng = Rng::new(seed);
@@ -83,11 +83,11 @@ pub fn run(epochs: usize, seed: u64) -> miniflow::Result<Report> {
         |_| ControlFlow::Continue(()),
     )?;
 
-    net.feed("X", &test_set.features)?;
+    net.feed("X", test_set.features())?;
     let logits = net.evaluate("logits")?;
     let mut confusion = Array2::<usize>::zeros((CLASSES, CLASSES));
     let mut correct = 0;
-    for (row, &label) in logits.axis_iter(Axis(0)).zip(test_set.targets.iter()) {
+    for (row, &label) in logits.axis_iter(Axis(0)).zip(test_set.targets().iter()) {
         let predicted = row
             .iter()
             .enumerate()

@@ -697,7 +697,7 @@ fn sgd_moves_each_param_by_minus_lr_times_grad() {
     assert_eq!(opt.lr, 1e-2);
     let loss = net.forward_backward().unwrap();
     let before = snapshot(&mut net);
-    opt.step(&mut net);
+    opt.step(&mut net).unwrap();
     let after = snapshot(&mut net);
     for ((name, v0, g), (_, v1, _)) in before.iter().zip(&after) {
         for ((v0, g), v1) in v0.iter().zip(g).zip(v1) {
@@ -727,7 +727,7 @@ fn sgd_on_the_network_matches_the_graphs_sgd_update() {
     let order = g.topological_sort(feed).unwrap();
     g.forward_and_backward(&order, id("cost")).unwrap();
     g.sgd_update(&[id("W"), id("b")], 1e-2).unwrap();
-    Sgd::default().step(&mut net);
+    Sgd::default().step(&mut net).unwrap();
     for n in ["W", "b"] {
         assert_eq!(net.value(n).unwrap(), g.value(id(n)).unwrap(), "{n}");
     }
