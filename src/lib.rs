@@ -7,6 +7,8 @@
 
 pub use miniflow_core as core;
 pub use miniflow_core::{data, dot, gradcheck, init, rng, train, Adam, Momentum, Rng};
+#[cfg(feature = "safetensors")]
+pub use miniflow_core::persist;
 pub use miniflow_core::{
     ndarray, ops, sgd, DimSpec, Error, Graph, Network, NetworkSpec, NodeId, NodeKind, NodeSpec, Op,
     Optimizer, ParamMut, Result, Scalar, Sgd,

@@ -191,7 +191,7 @@ pub struct Momentum<T> {
     pub momentum: T,
     /// Whether to use Nesterov momentum.
     pub nesterov: bool,
-    velocity: Slots<T>,
+    pub(crate) velocity: Slots<T>,
 }
 
 impl<T: Scalar> Momentum<T> {
