@@ -395,6 +395,16 @@ pub struct Standardizer<T> {
     pub std: Array1<T>,
 }
 
+impl<T: Scalar> Default for Standardizer<T> {
+    /// A scaler of no columns, to restore a saved one into (see `persist::Checkpoint`).
+    fn default() -> Self {
+        Standardizer {
+            mean: Array1::zeros(0),
+            std: Array1::zeros(0),
+        }
+    }
+}
+
 impl<T: Scalar> Standardizer<T> {
     /// Computes each column's mean and population std (two passes, for accuracy). For no
     /// rows, the mean is 0 and the divisor 1.
