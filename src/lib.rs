@@ -6,9 +6,9 @@
 #![forbid(unsafe_code)]
 
 pub use miniflow_core as core;
-pub use miniflow_core::{data, dot, gradcheck, init, rng, train, Adam, Momentum, Rng};
 #[cfg(feature = "safetensors")]
 pub use miniflow_core::persist;
+pub use miniflow_core::{data, dot, gradcheck, init, rng, train, Adam, Momentum, Rng};
 pub use miniflow_core::{
     ndarray, ops, sgd, DimSpec, Error, Graph, Network, NetworkSpec, NodeId, NodeKind, NodeSpec, Op,
     Optimizer, ParamMut, Result, Scalar, Sgd,

@@ -37,7 +37,11 @@ fn the_plot_is_an_svg_line_with_labels() {
     let svg = boston::loss_svg(&[150.0, 80.0, 40.0, 20.0], "a <title>").unwrap();
     assert!(svg.starts_with("<svg"), "{}", &svg[..80.min(svg.len())]);
     assert!(svg.trim_end().ends_with("</svg>"));
-    assert_eq!(svg.matches("stroke=\"#0000FF\"").count(), 1, "one loss curve");
+    assert_eq!(
+        svg.matches("stroke=\"#0000FF\"").count(),
+        1,
+        "one loss curve"
+    );
     // plotters writes each text on a line of its own.
     assert!(svg.contains("\nepoch\n</text>") && svg.contains("\nmean training loss (MSE)\n"));
     assert!(svg.contains("\na &lt;title&gt;\n"), "the title is escaped");

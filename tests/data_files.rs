@@ -21,8 +21,8 @@ fn iris_reads_with_its_class_names() {
 
 #[test]
 fn the_wrong_reader_says_which_to_use() {
-    let e = Dataset::<f64>::read_csv(path("iris.csv"), &CsvOptions::new(Header::Names))
-        .unwrap_err();
+    let e =
+        Dataset::<f64>::read_csv(path("iris.csv"), &CsvOptions::new(Header::Names)).unwrap_err();
     assert!(e.to_string().contains("Header::Counts"), "{e}");
     let e = Dataset::<f64>::read_csv(
         path("boston_house_prices.csv"),

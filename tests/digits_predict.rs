@@ -32,12 +32,21 @@ fn a_fresh_process_predicts_what_the_training_process_predicted() {
     assert_eq!(here.len(), 359);
 
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "predict_in_a_child_process", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "predict_in_a_child_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD, path)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "child failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // The test harness may print its own words before the child's line.
     let line = stdout
         .lines()

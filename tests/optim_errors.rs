@@ -140,7 +140,16 @@ fn a_non_finite_hyperparameter_is_refused_before_any_update() {
     let mut net = Hand::new(2);
     let before = net.bits();
     let e = Sgd::new(f64::NAN).step(&mut net).unwrap_err();
-    assert!(matches!(e, Error::InvalidArgument { function: "Sgd::step", .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            Error::InvalidArgument {
+                function: "Sgd::step",
+                ..
+            }
+        ),
+        "{e}"
+    );
     assert!(e.to_string().contains("the learning rate is NaN"), "{e}");
     assert!(Momentum::new(0.1, f64::INFINITY).step(&mut net).is_err());
     let mut adam = Adam::new(0.1).with_eps(f64::NAN);

@@ -82,7 +82,10 @@ fn bits<N: Network>(net: &mut N) -> Vec<(String, Vec<u64>)> {
     net.visit_params(&mut |p| {
         out.push((
             p.name.to_string(),
-            p.value.iter().map(|v| miniflow::Scalar::to_f64(*v).to_bits()).collect(),
+            p.value
+                .iter()
+                .map(|v| miniflow::Scalar::to_f64(*v).to_bits())
+                .collect(),
         ))
     });
     out
@@ -103,11 +106,20 @@ fn params_round_trip_bit_for_bit_in_f64_and_f32() {
     // The file is plain safetensors with the documented metadata.
     let ck = Checkpoint::load(&path).unwrap();
     assert_eq!(ck.metadata("format"), Some("miniflow"));
-    assert_eq!(ck.metadata("miniflow.version"), Some(persist::FORMAT_VERSION));
+    assert_eq!(
+        ck.metadata("miniflow.version"),
+        Some(persist::FORMAT_VERSION)
+    );
     assert_eq!(ck.metadata("miniflow.network"), Some("Mlp"));
     assert_eq!(ck.metadata("miniflow.shape.W1"), Some("[3, 4]"));
-    assert_eq!(ck.tensor_names().collect::<Vec<_>>(), ["W1", "W2", "b1", "b2"]);
-    assert_eq!(ck.array::<f64>("b2").unwrap(), array![1.0 / 3.0, -2.5].into_dyn());
+    assert_eq!(
+        ck.tensor_names().collect::<Vec<_>>(),
+        ["W1", "W2", "b1", "b2"]
+    );
+    assert_eq!(
+        ck.array::<f64>("b2").unwrap(),
+        array![1.0 / 3.0, -2.5].into_dyn()
+    );
 
     let path32 = dir().join("rt32.safetensors");
     let mut c = Mlp32::new();
@@ -116,7 +128,7 @@ fn params_round_trip_bit_for_bit_in_f64_and_f32() {
     let mut d = Mlp32::new();
     persist::load(&mut d, &path32).unwrap();
     assert_eq!(bits(&mut c), bits(&mut d));
-    assert_eq!(std::fs::metadata(&path32).unwrap().len() < std::fs::metadata(&path).unwrap().len(), true);
+    assert!(std::fs::metadata(&path32).unwrap().len() < std::fs::metadata(&path).unwrap().len());
 }
 
 /// Runs a failing load and checks that it changed nothing.
@@ -124,7 +136,11 @@ fn fails_unchanged(load: impl FnOnce(&mut Mlp) -> miniflow::Result<LoadReport>) 
     let mut net = trained(2);
     let before = bits(&mut net);
     let e = load(&mut net).unwrap_err();
-    assert_eq!(bits(&mut net), before, "a failed load changed the network: {e}");
+    assert_eq!(
+        bits(&mut net),
+        before,
+        "a failed load changed the network: {e}"
+    );
     e
 }
 
@@ -139,14 +155,14 @@ fn a_failed_load_changes_nothing_and_says_why() {
     let e = fails_unchanged(|n| persist::load(n, &p32));
     assert!(
         matches!(&e, Error::TensorDtype { tensor, expected, found, .. }
-            if tensor == "W1" && expected == "F64" && found == "F32"),
+            if tensor == "W1" && *expected == "F64" && *found == "F32"),
         "{e:?}"
     );
     assert!(e.to_string().contains("convert_dtype(true)"), "{e}");
 
     // Missing and extra tensors: all listed at once.
     let other = d.join("other.safetensors");
-    let mut o = Other::new();
+    let o = Other::new();
     persist::save(&o, &other).unwrap();
     let e = fails_unchanged(|n| persist::load(n, &other));
     assert_eq!(
@@ -158,30 +174,44 @@ fn a_failed_load_changes_nothing_and_says_why() {
         }
     );
     let sub = d.join("sub.safetensors");
-    Save::new().rename("W1", "first").rename("b2", "last").save(&trained(5), &sub).unwrap();
+    Save::new()
+        .rename("W1", "first")
+        .rename("b2", "last")
+        .save(&trained(5), &sub)
+        .unwrap();
     let e = fails_unchanged(|n| persist::load(n, &sub));
     match &e {
-        Error::TensorNames { missing, unexpected, .. } => {
+        Error::TensorNames {
+            missing,
+            unexpected,
+            ..
+        } => {
             assert_eq!(missing, &["W1", "b2"]);
             assert_eq!(unexpected, &["first", "last"]);
         }
         other => panic!("{other:?}"),
     }
-    assert!(e.to_string().contains("`W1`, `b2`") && e.to_string().contains("`first`, `last`"), "{e}");
+    assert!(
+        e.to_string().contains("`W1`, `b2`") && e.to_string().contains("`first`, `last`"),
+        "{e}"
+    );
 
     // Another shape, named, checked before anything is set (W1 fails after no param was set,
     // b1 ... are never reached).
     let e = fails_unchanged(|n| Load::new().partial(true).load(n, &other));
     assert!(
         matches!(&e, Error::TensorShape { tensor, expected, found, .. }
-            if tensor == "W1" && expected == &[3, 4] && found == &[3, 5]),
+            if tensor == "W1" && **expected == [3, 4] && **found == [3, 5]),
         "{e:?}"
     );
     // A transposed weight is recognised in the message.
     let t = d.join("transposed.safetensors");
     Save::new().transpose("W1").save(&trained(6), &t).unwrap();
     let e = fails_unchanged(|n| persist::load(n, &t));
-    assert!(e.to_string().contains("looks transposed") && e.to_string().contains("Load::transpose"), "{e}");
+    assert!(
+        e.to_string().contains("looks transposed") && e.to_string().contains("Load::transpose"),
+        "{e}"
+    );
 
     // Truncated, corrupt, not safetensors at all, missing.
     let good = std::fs::read(d.join("w32.safetensors")).unwrap();
@@ -198,10 +228,22 @@ fn a_failed_load_changes_nothing_and_says_why() {
         let p = d.join(name);
         std::fs::write(&p, &bytes).unwrap();
         let e = fails_unchanged(|n| Load::new().convert_dtype(true).load(n, &p));
-        assert!(matches!(&e, Error::BadFile { file, .. } if file.ends_with(name)), "{name}: {e:?}");
+        assert!(
+            matches!(&e, Error::BadFile { file, .. } if file.ends_with(name)),
+            "{name}: {e:?}"
+        );
     }
     let e = fails_unchanged(|n| persist::load(n, d.join("nope.safetensors")));
-    assert!(matches!(e, Error::Io { kind: std::io::ErrorKind::NotFound, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Error::Io {
+                kind: std::io::ErrorKind::NotFound,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 
     // A rename to a param that does not exist.
     let e = fails_unchanged(|n| Load::new().rename("x", "W3").load(n, &p32));
@@ -216,7 +258,10 @@ fn widths_convert_only_on_request() {
     init::he_uniform(&mut n32, 4);
     persist::save(&n32, &p32).unwrap();
     let mut n64 = Mlp::new();
-    Load::new().convert_dtype(true).load(&mut n64, &p32).unwrap();
+    Load::new()
+        .convert_dtype(true)
+        .load(&mut n64, &p32)
+        .unwrap();
     // f32 -> f64 is exact.
     let w32 = n32.value("W1").unwrap().mapv(f64::from);
     assert_eq!(n64.value("W1").unwrap(), w32.view());
@@ -226,16 +271,23 @@ fn widths_convert_only_on_request() {
     let mut a = trained(7);
     persist::save(&a, &p64).unwrap();
     let mut b = Mlp32::new();
-    assert!(matches!(persist::load(&mut b, &p64), Err(Error::TensorDtype { .. })));
+    assert!(matches!(
+        persist::load(&mut b, &p64),
+        Err(Error::TensorDtype { .. })
+    ));
     Load::new().convert_dtype(true).load(&mut b, &p64).unwrap();
     let w = a.value("W1").unwrap().mapv(|v| v as f32);
     assert_eq!(b.value("W1").unwrap(), w.view());
 
     // A value beyond f32 is an error, nothing set.
-    a.set_param("b2", array![1e300, 0.0].view().into_dyn()).unwrap();
+    a.set_param("b2", array![1e300, 0.0].view().into_dyn())
+        .unwrap();
     persist::save(&a, &p64).unwrap();
     let before = bits(&mut b);
-    let e = Load::new().convert_dtype(true).load(&mut b, &p64).unwrap_err();
+    let e = Load::new()
+        .convert_dtype(true)
+        .load(&mut b, &p64)
+        .unwrap_err();
     assert!(e.to_string().contains("beyond f32's range"), "{e}");
     assert_eq!(bits(&mut b), before);
 }
@@ -255,7 +307,10 @@ fn a_partial_load_reports_what_it_set_and_left() {
     let mut net = trained(9);
     let w2 = net.value("W2").unwrap().to_owned();
     let e = persist::load(&mut net, &p).unwrap_err();
-    assert!(matches!(e, Error::TensorNames { .. }), "strict by default: {e}");
+    assert!(
+        matches!(e, Error::TensorNames { .. }),
+        "strict by default: {e}"
+    );
     let r = Load::new().partial(true).load(&mut net, &p).unwrap();
     assert_eq!(r.set, ["W1", "b1"]);
     assert_eq!(r.left, ["W2", "b2"]);
@@ -325,7 +380,16 @@ fn writes_report_failures_and_leave_no_temporary_files() {
     }
     let net = trained(11);
     let e = Save::new().write(&net, Full(100)).unwrap_err();
-    assert!(matches!(e, Error::Io { kind: std::io::ErrorKind::StorageFull, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Error::Io {
+                kind: std::io::ErrorKind::StorageFull,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 
     let d = dir().join("atomic");
     std::fs::create_dir_all(d.join("model.safetensors")).unwrap();

@@ -152,7 +152,11 @@ fn adam_with_shuffled_batches_resumes_bit_for_bit() {
     resume_is_exact("adam", |seed, n| {
         let mut net = Reg::new();
         init::xavier_uniform(&mut net, seed);
-        (net, Shuffled::new(n, 8, seed).unwrap(), Adam::new(0.01 * seed as f64))
+        (
+            net,
+            Shuffled::new(n, 8, seed).unwrap(),
+            Adam::new(0.01 * seed as f64),
+        )
     });
 }
 
@@ -188,7 +192,8 @@ fn restoring_mismatched_state_fails_and_changes_nothing() {
     let mut ck = Checkpoint::new();
     let mut s = Shuffled::new(10, 4, 1).unwrap();
     s.start_epoch();
-    ck.put("s", &s).put("w", &WithReplacement::new(10, 2, 3).unwrap());
+    ck.put("s", &s)
+        .put("w", &WithReplacement::new(10, 2, 3).unwrap());
 
     let mut other = Shuffled::new(12, 4, 5).unwrap();
     other.start_epoch();

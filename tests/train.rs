@@ -173,7 +173,10 @@ fn errors_are_reported() {
         })
         .unwrap_err();
     assert!(matches!(e, miniflow::Error::InvalidArgument { .. }), "{e}");
-    assert!(e.to_string().contains("Reg has no node named `target`"), "{e}");
+    assert!(
+        e.to_string().contains("Reg has no node named `target`"),
+        "{e}"
+    );
 
     /// A sampler with nothing to give.
     struct Empty;
@@ -236,7 +239,10 @@ fn fit_checks_the_input_names_up_front_and_says_how_to_name_them() {
     };
     let e = run(Fit::new(1), &mut net, &mut sampler).unwrap_err();
     let msg = e.to_string();
-    assert!(matches!(e, miniflow::Error::InvalidArgument { .. }), "{msg}");
+    assert!(
+        matches!(e, miniflow::Error::InvalidArgument { .. }),
+        "{msg}"
+    );
     assert!(
         msg.contains("Named has no node named `X`")
             && msg.contains("`pixels`, `label`")
@@ -249,6 +255,11 @@ fn fit_checks_the_input_names_up_front_and_says_how_to_name_them() {
     let e = run(Fit::new(1).inputs("W", "label"), &mut net, &mut sampler).unwrap_err();
     assert!(e.to_string().contains("`W` is a param"), "{e}");
     // Named right, it trains.
-    let h = run(Fit::new(2).inputs("pixels", "label"), &mut net, &mut sampler).unwrap();
+    let h = run(
+        Fit::new(2).inputs("pixels", "label"),
+        &mut net,
+        &mut sampler,
+    )
+    .unwrap();
     assert_eq!(h.losses.len(), 2);
 }

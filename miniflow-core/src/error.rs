@@ -247,9 +247,9 @@ pub enum Error {
         /// The param it was to fill.
         param: String,
         /// The param's element type (`F64`, `F32`).
-        expected: String,
-        /// The tensor's element type.
-        found: String,
+        expected: &'static str,
+        /// The tensor's element type (`F32`, `BF16`, ...).
+        found: &'static str,
     },
     /// A tensor has another shape than its param. Nothing was loaded.
     #[error("{}", tensor_shape(file, tensor, param, expected, found))]
@@ -261,9 +261,9 @@ pub enum Error {
         /// The param it was to fill.
         param: String,
         /// The param's shape.
-        expected: Vec<usize>,
+        expected: Box<[usize]>,
         /// The tensor's shape (after any transpose asked for).
-        found: Vec<usize>,
+        found: Box<[usize]>,
     },
     /// Saved training state does not fit the object it is loaded into (another optimizer,
     /// sampler or scaler, a missing entry, inconsistent values). Nothing was changed.
@@ -297,7 +297,13 @@ fn tensor_names(file: &str, missing: &[String], unexpected: &[String]) -> String
     )
 }
 
-fn tensor_shape(file: &str, tensor: &str, param: &str, expected: &[usize], found: &[usize]) -> String {
+fn tensor_shape(
+    file: &str,
+    tensor: &str,
+    param: &str,
+    expected: &[usize],
+    found: &[usize],
+) -> String {
     let mut msg = format!(
         "`{file}`: tensor `{tensor}` has shape {}, but `{param}` has shape {}; nothing was loaded",
         format_shape(found),

@@ -296,10 +296,7 @@ impl Bar {
     }
 
     fn tick(&mut self, epoch: usize, epochs: usize, loss: f64) {
-        if self.bar.is_none()
-            && self.auto
-            && self.start.elapsed() >= Duration::from_millis(500)
-        {
+        if self.bar.is_none() && self.auto && self.start.elapsed() >= Duration::from_millis(500) {
             // indicatif's stderr target hides itself unless stderr is a terminal.
             self.show(indicatif::ProgressDrawTarget::stderr());
             self.auto = false;
@@ -366,4 +363,3 @@ mod tests {
         bar.finish();
     }
 }
-

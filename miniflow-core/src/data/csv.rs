@@ -260,7 +260,10 @@ pub fn parse_csv<T: Scalar>(text: &str, file: &str, options: &CsvOptions) -> Res
                 if rec.len() == 1 && rec.get(0).is_some_and(|f| f.trim().is_empty()) {
                     return None;
                 }
-                Some(Ok((line, rec.iter().map(str::to_string).collect::<Vec<_>>())))
+                Some(Ok((
+                    line,
+                    rec.iter().map(str::to_string).collect::<Vec<_>>(),
+                )))
             }
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line()) as usize;
@@ -505,8 +508,11 @@ mod tests {
     #[test]
     fn quoting_crlf_and_ragged_rows_through_the_csv_crate() {
         // A quoted name may hold the delimiter, a doubled quote and a line break.
-        let t = parse("\"a,1\",\"say \"\"hi\"\"\",\"two\r\nlines\"\r\n1,2,3\r\n", Header::Names)
-            .unwrap();
+        let t = parse(
+            "\"a,1\",\"say \"\"hi\"\"\",\"two\r\nlines\"\r\n1,2,3\r\n",
+            Header::Names,
+        )
+        .unwrap();
         assert_eq!(t.names, ["a,1", "say \"hi\"", "two\r\nlines"]);
         assert_eq!(t.data, array![[1., 2., 3.]]);
         // The data line is counted after the multi-line field: line 3.
@@ -515,7 +521,10 @@ mod tests {
         // Ragged rows, short and long, are errors that name the line.
         let (line, col, what) = parse_error("1,2\n3,4,5\n", Header::None);
         assert_eq!((line, col), (2, Some(3)));
-        assert!(what.contains("ragged row: 3 field(s), but line 1 has 2"), "{what}");
+        assert!(
+            what.contains("ragged row: 3 field(s), but line 1 has 2"),
+            "{what}"
+        );
     }
 
     /// Issue 8: a BOM before numeric data with Header::Auto made the first row the column
@@ -534,10 +543,12 @@ mod tests {
     /// builds, a wrong match in release). Fails on the hand-written parser.
     #[test]
     fn a_huge_feature_count_is_an_error_not_an_overflow() {
-        let (line, col, what) =
-            parse_error("2,18446744073709551615\n1,2\n3,4\n", Header::Counts);
+        let (line, col, what) = parse_error("2,18446744073709551615\n1,2\n3,4\n", Header::Counts);
         assert_eq!((line, col), (1, Some(2)));
-        assert!(what.contains("announces 18446744073709551615 feature(s)"), "{what}");
+        assert!(
+            what.contains("announces 18446744073709551615 feature(s)"),
+            "{what}"
+        );
     }
 
     /// Issue 8: `1e39` became `inf` in an f32 table. Fails on the hand-written parser.
@@ -568,10 +579,12 @@ mod tests {
         assert_eq!(d.class_names(), ["setosa", "versicolor", "virginica"]);
         assert_eq!(d.class_name(2), Some("virginica"));
         assert_eq!(d.class_name(3), None);
-        let (line, col, what) =
-            parse_error("2,1,a,b\n1,0\n2,2\n", Header::Counts);
+        let (line, col, what) = parse_error("2,1,a,b\n1,0\n2,2\n", Header::Counts);
         assert_eq!((line, col), (3, Some(2)));
-        assert!(what.contains("labels must be 0..1 (0 = a, 1 = b)"), "{what}");
+        assert!(
+            what.contains("labels must be 0..1 (0 = a, 1 = b)"),
+            "{what}"
+        );
         let (_, _, what) = parse_error("1,1,a,b\n1,0.5\n", Header::Counts);
         assert!(what.contains("0.5 is not a class index"), "{what}");
     }
@@ -580,7 +593,8 @@ mod tests {
     /// silently took `150` and `4` as column names (iris).
     #[test]
     fn a_names_reader_on_a_counts_file_says_what_to_do() {
-        let (line, _, what) = parse_error("2,2,,\n\"p\",\"q\",\"t\"\n1,2,3\n4,5,6\n", Header::Names);
+        let (line, _, what) =
+            parse_error("2,2,,\n\"p\",\"q\",\"t\"\n1,2,3\n4,5,6\n", Header::Names);
         assert_eq!(line, 1);
         assert!(what.contains("Header::Counts"), "{what}");
         let (line, _, what) = parse_error("2,1,setosa\n1,0\n2,0\n", Header::Names);

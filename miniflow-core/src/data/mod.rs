@@ -122,12 +122,9 @@ impl<T: Scalar> Dataset<T, Ix1> {
     /// be a whole number below `names.len()`.
     pub fn with_class_names(self, names: Vec<String>) -> Result<Self> {
         let k = names.len();
-        if let Some((row, &t)) = self
-            .targets
-            .iter()
-            .enumerate()
-            .find(|(_, &t)| !(t >= T::zero() && t.fract() == T::zero() && Scalar::to_f64(t) < k as f64))
-        {
+        if let Some((row, &t)) = self.targets.iter().enumerate().find(|(_, &t)| {
+            !(t >= T::zero() && t.fract() == T::zero() && Scalar::to_f64(t) < k as f64)
+        }) {
             return Err(Error::InvalidArgument {
                 function: "Dataset::with_class_names",
                 what: format!("the target of row {row} is {t}, not a class index below {k}"),
@@ -167,7 +164,11 @@ impl<T: Scalar, D: RemoveAxis> Dataset<T, D> {
     }
 
     /// Renames the columns: one name per feature column and one per target column.
-    pub fn with_names(mut self, feature_names: Vec<String>, target_names: Vec<String>) -> Result<Self> {
+    pub fn with_names(
+        mut self,
+        feature_names: Vec<String>,
+        target_names: Vec<String>,
+    ) -> Result<Self> {
         let n_targets: usize = self.targets.shape().iter().skip(1).product();
         if feature_names.len() != self.n_features() || target_names.len() != n_targets {
             return Err(Error::InvalidArgument {
@@ -512,7 +513,6 @@ impl<T: Scalar, D: RemoveAxis> Batch<T, D> {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -561,7 +561,12 @@ mod tests {
         let d = Dataset::new(x, y).unwrap();
         let (train, test) = d.split(0.3, 5).unwrap();
         assert_eq!((train.len(), test.len()), (7, 3));
-        let mut all: Vec<f64> = train.targets().iter().chain(test.targets()).copied().collect();
+        let mut all: Vec<f64> = train
+            .targets()
+            .iter()
+            .chain(test.targets())
+            .copied()
+            .collect();
         all.sort_by(f64::total_cmp);
         assert_eq!(all, (0..10).map(|i| i as f64).collect::<Vec<_>>());
         for (row, &t) in test.features().rows().into_iter().zip(test.targets()) {
@@ -653,7 +658,9 @@ mod tests {
         assert!(d.clone().with_names(vec!["a".into()], vec![]).is_err());
         let d = d.with_names(vec!["a".into()], vec!["t".into()]).unwrap();
         assert_eq!(d.feature_names(), ["a"]);
-        let mut d = d.with_class_names(vec!["n0".into(), "n1".into(), "n2".into()]).unwrap();
+        let mut d = d
+            .with_class_names(vec!["n0".into(), "n1".into(), "n2".into()])
+            .unwrap();
         assert_eq!(d.class_name(1), Some("n1"));
         d.features_mut().mapv_inplace(|x| x * 2.0);
         assert_eq!(d.features(), array![[2.], [4.]]);
@@ -674,7 +681,10 @@ mod tests {
         std::fs::write(&path, "2,2,a,b\n1,2,0\n3,4,1\n").unwrap();
         let e = Dataset::<f64>::read_boston(&path).unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("13 features") && msg.contains("has 2 feature column(s)"), "{msg}");
+        assert!(
+            msg.contains("13 features") && msg.contains("has 2 feature column(s)"),
+            "{msg}"
+        );
         assert!(msg.contains("Dataset::read_csv"), "{msg}");
         std::fs::remove_file(&path).unwrap();
     }

@@ -52,6 +52,26 @@ pub(crate) fn dtype_of<T: Scalar>() -> Dtype {
     }
 }
 
+/// The name of an element type, as safetensors headers spell it.
+pub(crate) fn dtype_name(d: Dtype) -> &'static str {
+    match d {
+        Dtype::BOOL => "BOOL",
+        Dtype::U8 => "U8",
+        Dtype::I8 => "I8",
+        Dtype::I16 => "I16",
+        Dtype::U16 => "U16",
+        Dtype::F16 => "F16",
+        Dtype::BF16 => "BF16",
+        Dtype::I32 => "I32",
+        Dtype::U32 => "U32",
+        Dtype::F32 => "F32",
+        Dtype::F64 => "F64",
+        Dtype::I64 => "I64",
+        Dtype::U64 => "U64",
+        _ => "another element type",
+    }
+}
+
 /// `values` in row-major order as little-endian bytes of `T`'s width.
 pub(crate) fn encode_values<'a, T: Scalar>(values: impl Iterator<Item = &'a T>) -> Vec<u8> {
     let mut out = Vec::new();
@@ -321,7 +341,11 @@ mod tests {
                 }
                 other => panic!("{other:?}"),
             }
-            assert_eq!(std::fs::read(&path).unwrap(), good, "the old file is intact");
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                good,
+                "the old file is intact"
+            );
             assert!(leftovers(&d).is_empty(), "{:?}", leftovers(&d));
         }
         // And a write that completes replaces it whole.
@@ -353,6 +377,9 @@ mod tests {
         assert_eq!(t32.dtype, Dtype::F32);
         assert_eq!(t32.bytes.len(), 16);
         assert_eq!(array_of::<f32>(&t32).unwrap(), y);
-        assert_eq!(u64_values(&u64_tensor(&[1, u64::MAX])).unwrap(), [1, u64::MAX]);
+        assert_eq!(
+            u64_values(&u64_tensor(&[1, u64::MAX])).unwrap(),
+            [1, u64::MAX]
+        );
     }
 }

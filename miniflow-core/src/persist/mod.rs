@@ -78,7 +78,7 @@ pub use state::{Checkpoint, Stateful};
 
 use crate::error::{Error, Result};
 use crate::{Network, NodeKind};
-use file::{array_of, dtype_of, encode_values, io_error, TensorData, Tensors};
+use file::{array_of, dtype_name, dtype_of, encode_values, io_error, TensorData, Tensors};
 use ndarray::{ArrayD, Ix2};
 use safetensors::tensor::Dtype;
 use std::collections::{BTreeMap, BTreeSet};
@@ -176,12 +176,12 @@ impl Save {
                 self.renames.get(name).map_or(name, String::as_str)
             );
             let tensor = if self.transpose.contains(name) {
-                let m = value.into_dimensionality::<Ix2>().map_err(|_| {
-                    Error::InvalidArgument {
+                let m = value
+                    .into_dimensionality::<Ix2>()
+                    .map_err(|_| Error::InvalidArgument {
                         function: "Save::transpose",
                         what: format!("`{name}` is not 2-D, so it cannot be transposed"),
-                    }
-                })?;
+                    })?;
                 let t = m.t();
                 TensorData {
                     dtype: dtype_of::<N::Elem>(),
@@ -304,7 +304,11 @@ impl Load {
 
     /// Loads `net`'s params from the safetensors file at `path`. On any error nothing has
     /// changed.
-    pub fn load<N: Network + ?Sized>(&self, net: &mut N, path: impl AsRef<Path>) -> Result<LoadReport> {
+    pub fn load<N: Network + ?Sized>(
+        &self,
+        net: &mut N,
+        path: impl AsRef<Path>,
+    ) -> Result<LoadReport> {
         let path = path.as_ref();
         let tensors = Tensors::read(path)?;
         self.apply(net, &tensors, "", &path.display().to_string())
@@ -382,8 +386,8 @@ impl Load {
                 file: file_name.to_string(),
                 tensor: full.clone(),
                 param: param.to_string(),
-                expected: format!("{want:?}"),
-                found: format!("{:?}", t.dtype),
+                expected: dtype_name(want),
+                found: dtype_name(t.dtype),
             };
             let convertible = matches!(t.dtype, Dtype::F32 | Dtype::F64);
             if t.dtype != want && !(self.convert && convertible) {
@@ -404,14 +408,18 @@ impl Load {
             }
             if self.transpose.contains(param) {
                 array = match array.into_dimensionality::<Ix2>() {
-                    Ok(m) => m.reversed_axes().as_standard_layout().into_owned().into_dyn(),
+                    Ok(m) => m
+                        .reversed_axes()
+                        .as_standard_layout()
+                        .into_owned()
+                        .into_dyn(),
                     Err(_) => {
                         return Err(Error::TensorShape {
                             file: file_name.to_string(),
                             tensor: full.clone(),
                             param: param.to_string(),
-                            expected: net.value(param)?.shape().to_vec(),
-                            found: t.shape.clone(),
+                            expected: net.value(param)?.shape().into(),
+                            found: t.shape.as_slice().into(),
                         })
                     }
                 };
@@ -422,8 +430,8 @@ impl Load {
                     file: file_name.to_string(),
                     tensor: full,
                     param: param.to_string(),
-                    expected,
-                    found: array.shape().to_vec(),
+                    expected: expected.into(),
+                    found: array.shape().into(),
                 });
             }
             values.push((param, array));

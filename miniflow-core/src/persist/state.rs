@@ -84,7 +84,8 @@ impl Checkpoint {
     /// Writes the checkpoint to `path`, atomically.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let mut t = self.inner.clone();
-        t.metadata.insert("format".into(), "miniflow-checkpoint".into());
+        t.metadata
+            .insert("format".into(), "miniflow-checkpoint".into());
         t.metadata
             .insert("miniflow.version".into(), super::FORMAT_VERSION.into());
         t.write(path.as_ref())
@@ -148,10 +149,7 @@ impl Checkpoint {
     pub fn u64(&self, key: &str) -> Result<u64> {
         match self.u64s(key)?.as_slice() {
             [v] => Ok(*v),
-            other => Err(self.bad(format!(
-                "`{key}` holds {} numbers, not one",
-                other.len()
-            ))),
+            other => Err(self.bad(format!("`{key}` holds {} numbers, not one", other.len()))),
         }
     }
 
@@ -190,8 +188,8 @@ impl Checkpoint {
                 file: self.file.clone(),
                 tensor: key.to_string(),
                 param: key.to_string(),
-                expected: format!("{:?}", dtype_of::<T>()),
-                found: format!("{:?}", t.dtype),
+                expected: file::dtype_name(dtype_of::<T>()),
+                found: file::dtype_name(t.dtype),
             });
         }
         file::array_of::<T>(t).ok_or_else(|| self.bad(format!("`{key}` cannot be read")))
@@ -233,10 +231,7 @@ impl Checkpoint {
     fn values<T: Scalar>(&self, key: &str, n: usize) -> Result<Vec<T>> {
         let a = self.array::<T>(key)?;
         if a.len() != n {
-            return Err(self.bad(format!(
-                "`{key}` has {} value(s), expected {n}",
-                a.len()
-            )));
+            return Err(self.bad(format!("`{key}` has {} value(s), expected {n}", a.len())));
         }
         Ok(a.iter().copied().collect())
     }
@@ -373,7 +368,8 @@ impl Stateful for WithReplacement<Rng> {
                 self.n
             )));
         }
-        let steps = usize::try_from(steps).map_err(|_| ck.bad(format!("`{key}`: {steps} steps")))?;
+        let steps =
+            usize::try_from(steps).map_err(|_| ck.bad(format!("`{key}`: {steps} steps")))?;
         let mut rng = self.rng.clone();
         rng.load_state(&format!("{key}.rng"), ck)?;
         self.steps = steps;
@@ -415,7 +411,10 @@ impl<T: Scalar> Stateful for Standardizer<T> {
 impl<T: Scalar> Stateful for Sgd<T> {
     /// `{key}.lr`.
     fn save_state(&self, key: &str, ck: &mut Checkpoint) {
-        ck.put_array(&format!("{key}.lr"), ndarray::arr1(&[self.lr]).into_dyn().view());
+        ck.put_array(
+            &format!("{key}.lr"),
+            ndarray::arr1(&[self.lr]).into_dyn().view(),
+        );
     }
 
     fn load_state(&mut self, key: &str, ck: &Checkpoint) -> Result<()> {
@@ -477,7 +476,10 @@ impl<T: Scalar> Stateful for Adam<T> {
         let v = ck.slots::<T>(&format!("{key}.v"))?;
         let matched = m.bufs.len() == v.bufs.len()
             && m.names == v.names
-            && m.bufs.iter().zip(&v.bufs).all(|(a, b)| a.shape() == b.shape());
+            && m.bufs
+                .iter()
+                .zip(&v.bufs)
+                .all(|(a, b)| a.shape() == b.shape());
         if !matched {
             return Err(ck.bad(format!(
                 "`{key}`: the first and second moments do not belong to the same params"
