@@ -455,7 +455,8 @@ mod tests {
         let mut c = Rng::new(0);
         c.fill_bytes(&mut bytes);
         assert_eq!(bytes[..8], 11091344671253066420u64.to_le_bytes());
-        assert_eq!(bytes[8..], 13793997310169335082u64.to_le_bytes()[..4]);
+        // The last 4 bytes come from next_u32: the high half of the next u64.
+        assert_eq!(bytes[8..], ((13793997310169335082u64 >> 32) as u32).to_le_bytes());
         // from_seed is the raw state; all zeros is not a valid xoshiro state.
         let r = Rng::new(9);
         let mut seed = [0u8; 32];
@@ -464,6 +465,21 @@ mod tests {
         }
         assert_eq!(Rng::from_seed(seed), r);
         assert_eq!(Rng::from_seed([0; 32]), Rng::new(0));
+    }
+
+    #[test]
+    fn rands_distributions_accept_our_generator() {
+        use rand::distr::{Distribution, Uniform};
+        use rand::Rng as _;
+        let mut r = Rng::new(1);
+        let d = Uniform::new(10u32, 20).unwrap();
+        let xs: Vec<u32> = (0..100).map(|_| d.sample(&mut r)).collect();
+        assert!(xs.iter().all(|x| (10..20).contains(x)));
+        let f: f64 = r.random();
+        assert!((0.0..1.0).contains(&f));
+        // Seeded, so the same again.
+        let mut s = Rng::new(1);
+        assert_eq!(xs[0], d.sample(&mut s));
     }
 
     #[test]
