@@ -38,7 +38,12 @@
 //! a.shuffle(&mut order);
 //! ```
 
-use rand_core::{impls, RngCore, SeedableRng};
+/// The `rand_core` version miniflow implements (0.9, as `rand` 0.9 uses), so that a
+/// generator of your own can be written without depending on it yourself.
+pub use rand_core;
+pub use rand_core::{RngCore, SeedableRng};
+
+use rand_core::impls;
 
 /// A xoshiro256** generator (Blackman and Vigna), seeded from a `u64` by SplitMix64.
 ///
