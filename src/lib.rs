@@ -6,14 +6,16 @@
 #![forbid(unsafe_code)]
 
 pub use miniflow_core as core;
-#[cfg(feature = "safetensors")]
-pub use miniflow_core::persist;
 pub use miniflow_core::{data, dot, gradcheck, init, rng, train, Adam, Momentum, Rng};
 pub use miniflow_core::{
     ndarray, ops, sgd, DimSpec, Error, Graph, Network, NetworkSpec, NodeId, NodeKind, NodeSpec, Op,
     Optimizer, ParamMut, Result, Scalar, Sgd,
 };
 pub use miniflow_macros::network;
+
+// Apart from the list above so that it merges (and formats) on its own.
+#[cfg(feature = "safetensors")]
+pub use miniflow_core::persist;
 
 /// What `network!` expands to refers to, by this path, so that it works from any crate that
 /// depends on `miniflow` alone. Not part of the public API.

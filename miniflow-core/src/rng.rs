@@ -461,7 +461,10 @@ mod tests {
         c.fill_bytes(&mut bytes);
         assert_eq!(bytes[..8], 11091344671253066420u64.to_le_bytes());
         // The last 4 bytes come from next_u32: the high half of the next u64.
-        assert_eq!(bytes[8..], ((13793997310169335082u64 >> 32) as u32).to_le_bytes());
+        assert_eq!(
+            bytes[8..],
+            ((13793997310169335082u64 >> 32) as u32).to_le_bytes()
+        );
         // from_seed is the raw state; all zeros is not a valid xoshiro state.
         let r = Rng::new(9);
         let mut seed = [0u8; 32];
