@@ -353,7 +353,14 @@ impl Load {
             let param = self.renames.get(tensor).map_or(tensor, String::as_str);
             match names.iter().find(|&&n| n == param) {
                 Some(&p) => {
-                    source.insert(p, tensor);
+                    if let Some(other) = source.insert(p, tensor) {
+                        return Err(Error::InvalidArgument {
+                            function: "Load::load",
+                            what: format!(
+                                "both `{other}` and `{tensor}` in `{file_name}` would fill `{p}`; drop one with a rename"
+                            ),
+                        });
+                    }
                 }
                 None => unused.push(tensor.to_string()),
             }

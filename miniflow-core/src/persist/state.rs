@@ -250,11 +250,11 @@ impl Checkpoint {
         let mut slots = Slots::default();
         for i in 0..n {
             slots.bufs.push(self.array::<T>(&format!("{key}.{i}"))?);
-            slots.names.push(
-                self.metadata(&format!("{key}.{i}.param"))
-                    .unwrap_or_default()
-                    .to_string(),
-            );
+            let name = format!("{key}.{i}.param");
+            let param = self
+                .metadata(&name)
+                .ok_or_else(|| self.bad(format!("no `{name}` metadata naming the param")))?;
+            slots.names.push(param.to_string());
         }
         Ok(slots)
     }
