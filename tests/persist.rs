@@ -251,7 +251,12 @@ fn a_failed_load_changes_nothing_and_says_why() {
     ck.put_array("W1", trained(3).value("W1").unwrap())
         .put_array("first", trained(4).value("W1").unwrap());
     ck.save(&both).unwrap();
-    let e = fails_unchanged(|n| Load::new().rename("first", "W1").partial(true).load(n, &both));
+    let e = fails_unchanged(|n| {
+        Load::new()
+            .rename("first", "W1")
+            .partial(true)
+            .load(n, &both)
+    });
     assert!(e.to_string().contains("both `W1` and `first`"), "{e}");
 
     // A rename to a param that does not exist.
