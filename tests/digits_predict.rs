@@ -5,6 +5,9 @@
 //! makes `predict_in_a_child_process` do the loading), so it shares no memory with the
 //! process that trained.
 
+// Saving and loading need the `safetensors` feature (on by default).
+#![cfg(feature = "safetensors")]
+
 #[path = "../examples/digits.rs"]
 #[allow(dead_code)]
 mod digits;

@@ -3,6 +3,9 @@
 //! tensor; all missing and extra names at once), partial loads that report, explicit width
 //! conversion, explicit renames and transposes, atomic writes.
 
+// Saving and loading need the `safetensors` feature (on by default).
+#![cfg(feature = "safetensors")]
+
 use miniflow::ndarray::{array, ArrayD, IxDyn};
 use miniflow::persist::{self, Checkpoint, Load, LoadReport, Save};
 use miniflow::{init, Error, Network};

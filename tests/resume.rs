@@ -4,6 +4,9 @@
 //! bit. For Adam with the shuffling sampler and for Nesterov momentum with the course's
 //! sampler (with replacement), in f64 and f32.
 
+// Saving and loading need the `safetensors` feature (on by default).
+#![cfg(feature = "safetensors")]
+
 use miniflow::data::{Dataset, Sampler, Shuffled, Standardizer, WithReplacement};
 use miniflow::ndarray::{Array1, Array2};
 use miniflow::persist::{Checkpoint, Stateful};

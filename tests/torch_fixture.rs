@@ -10,6 +10,9 @@
 //! the script loads them in Python and checks they give miniflow's outputs. With
 //! `MINIFLOW_WRITE_FIXTURES=1` the test rewrites them (the script does that).
 
+// Saving and loading need the `safetensors` feature (on by default).
+#![cfg(feature = "safetensors")]
+
 use miniflow::ndarray::{ArrayD, ArrayViewD};
 use miniflow::persist::{Checkpoint, Load, Save};
 use miniflow::{Adam, Error, Network, Optimizer};

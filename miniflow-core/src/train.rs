@@ -251,6 +251,7 @@ where
 }
 
 /// The bar's message: `epoch 2/10 loss 12.3457`.
+#[cfg(any(feature = "progress", test))]
 fn message(epoch: usize, epochs: usize, loss: f64) -> String {
     format!("epoch {}/{epochs} loss {loss:.4}", epoch + 1)
 }
