@@ -71,7 +71,7 @@ pub fn train(seed: u64, steps: usize) -> miniflow::Result<Outcome> {
     let mut loss = f64::NAN;
     for _ in 0..steps {
         loss = net.forward_backward()?;
-        adam.step(&mut net);
+        adam.step(&mut net)?;
     }
     let after = predict(&mut net)?;
     Ok(Outcome {

@@ -15,6 +15,10 @@ pub use miniflow_core::{
 };
 pub use miniflow_macros::network;
 
+// Apart from the list above so that it merges (and formats) on its own.
+#[cfg(feature = "safetensors")]
+pub use miniflow_core::persist;
+
 /// What `network!` expands to refers to, by this path, so that it works from any crate that
 /// depends on `miniflow` alone. Not part of the public API.
 #[doc(hidden)]

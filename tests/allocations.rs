@@ -79,7 +79,7 @@ fn steady_state_is_allocation_free<N: Network + Default>(cols: usize) {
             net.feed("X", &x).unwrap();
             net.feed("y", &y).unwrap();
             net.forward_backward().unwrap();
-            sgd.step(&mut net);
+            sgd.step(&mut net).unwrap();
         }
     });
     assert_eq!(

@@ -1,5 +1,8 @@
 //! The digits example reaches at least 95% held-out accuracy with its default seed.
 
+// Saving and loading need the `safetensors` feature (on by default).
+#![cfg(feature = "safetensors")]
+
 #[path = "../examples/digits.rs"]
 #[allow(dead_code)]
 mod digits;

@@ -89,6 +89,6 @@ fn grad_is_an_error_unless_a_backward_computed_it_for_the_current_state() {
     // An optimizer reads the gradients of the last backward.
     net.backward().unwrap();
     let mut adam = miniflow::Adam::new(1e-3);
-    miniflow::Optimizer::step(&mut adam, &mut net);
+    miniflow::Optimizer::step(&mut adam, &mut net).unwrap();
     assert!(net.grad("W1").is_ok());
 }

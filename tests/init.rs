@@ -159,3 +159,42 @@ fn f32_networks_are_initialised_too() {
     assert!(w.iter().all(|v| v.is_finite()) && w.iter().any(|&v| v != 0.0));
     assert_eq!(net.value("b").unwrap()[[0]], 0.0f32);
 }
+
+/// Issue 10: `init` takes any `rand_core` generator, ours through the trait included.
+#[test]
+fn any_rand_core_generator_initialises() {
+    use miniflow::rng::RngCore;
+    /// A user's generator: a 64-bit LCG (poor, but deterministic and all that is needed).
+    struct Lcg(u64);
+    impl RngCore for Lcg {
+        fn next_u32(&mut self) -> u32 {
+            (self.next_u64() >> 32) as u32
+        }
+        fn next_u64(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            self.0
+        }
+        fn fill_bytes(&mut self, dst: &mut [u8]) {
+            for b in dst {
+                *b = self.next_u32() as u8;
+            }
+        }
+    }
+    let (mut a, mut b) = (Wide::new(), Wide::new());
+    Init::HeNormal.apply(&mut a, &mut Lcg(3));
+    Init::HeNormal.apply(&mut b, &mut Lcg(3));
+    assert_eq!(values(&a, "W1"), values(&b, "W1"));
+    check_moments(&a, (2.0f64 / 40.0).sqrt());
+    biases_are_zero(&a);
+    // A trait object of our Rng draws what the seeded function draws.
+    let mut c = Wide::new();
+    let mut rng = Rng::new(5);
+    let dyn_rng: &mut dyn RngCore = &mut rng;
+    Init::XavierNormal.apply(&mut c, dyn_rng);
+    let mut d = Wide::new();
+    init::xavier_normal(&mut d, 5);
+    assert_eq!(values(&c, "W1"), values(&d, "W1"));
+}

@@ -328,7 +328,7 @@ fn integer_looking_inputs_are_floats() {
     assert_eq!(net.grad("b").unwrap(), array![3.].into_dyn());
 
     // An update of "integer" params is not truncated.
-    miniflow::sgd(&mut net, 1e-2);
+    miniflow::sgd(&mut net, 1e-2).unwrap();
     let w = net.value("W").unwrap();
     assert!((w[[0, 0]] - 0.95).abs() < 1e-15, "{w}");
     assert!((w[[1, 0]] + 0.04).abs() < 1e-15, "{w}");
@@ -540,7 +540,7 @@ fn backward_before_forward_is_an_error() {
     net.forward().unwrap();
     net.backward().unwrap();
     // So does an update of the params.
-    miniflow::sgd(&mut net, 1e-2);
+    miniflow::sgd(&mut net, 1e-2).unwrap();
     assert_eq!(net.backward().unwrap_err(), Error::BackwardBeforeForward);
     net.set_param("b", array![0.].view().into_dyn()).unwrap();
     assert_eq!(net.backward().unwrap_err(), Error::BackwardBeforeForward);
@@ -686,7 +686,7 @@ fn sgd_moves_each_param_by_minus_lr_times_grad() {
         before.iter().map(|p| p.0).collect::<Vec<_>>(),
         ["W", "b", "V", "c"]
     );
-    miniflow::sgd(&mut net, 0.1);
+    miniflow::sgd(&mut net, 0.1).unwrap();
     let after = snapshot(&mut net);
     for ((name, v0, g), (_, v1, _)) in before.iter().zip(&after) {
         assert!(g.iter().any(|&g| g != 0.0), "{name} has a gradient");
@@ -701,7 +701,7 @@ fn sgd_moves_each_param_by_minus_lr_times_grad() {
     assert_eq!(opt.lr, 1e-2);
     let loss = net.forward_backward().unwrap();
     let before = snapshot(&mut net);
-    opt.step(&mut net);
+    opt.step(&mut net).unwrap();
     let after = snapshot(&mut net);
     for ((name, v0, g), (_, v1, _)) in before.iter().zip(&after) {
         for ((v0, g), v1) in v0.iter().zip(g).zip(v1) {
@@ -731,7 +731,7 @@ fn sgd_on_the_network_matches_the_graphs_sgd_update() {
     let order = g.topological_sort(feed).unwrap();
     g.forward_and_backward(&order, id("cost")).unwrap();
     g.sgd_update(&[id("W"), id("b")], 1e-2).unwrap();
-    Sgd::default().step(&mut net);
+    Sgd::default().step(&mut net).unwrap();
     for n in ["W", "b"] {
         assert_eq!(net.value(n).unwrap(), g.value(id(n)).unwrap(), "{n}");
     }

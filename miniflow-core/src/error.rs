@@ -238,6 +238,134 @@ pub enum Error {
         /// What is wrong with the argument.
         what: String,
     },
+    /// A gzipped file decompresses to more than the configured limit (a guard against
+    /// decompression bombs).
+    #[error(
+        "`{file}` decompresses to more than {limit} bytes; if the file is trusted, raise the limit with CsvOptions::max_decompressed_bytes"
+    )]
+    DecompressedTooLarge {
+        /// The file.
+        file: String,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// An optimizer was given a param whose gradient does not have the param's shape (a
+    /// hand-written [`Network`](crate::Network) can do this; `network!` cannot). The step
+    /// changed nothing.
+    #[error(
+        "the gradient of `{param}` has shape {}, but the param has shape {}; nothing was updated (a Network must give each param a gradient of the param's shape)",
+        format_shape(grad),
+        format_shape(value)
+    )]
+    GradShape {
+        /// The param.
+        param: String,
+        /// The param's shape.
+        value: Vec<usize>,
+        /// Its gradient's shape.
+        grad: Vec<usize>,
+    },
+    /// A file is not a readable safetensors file: truncated, corrupt, or another format.
+    #[error("`{file}` is not a valid safetensors file: {what}")]
+    BadFile {
+        /// The file.
+        file: String,
+        /// What is wrong.
+        what: String,
+    },
+    /// A load found tensors missing for some params, or tensors that no param takes; every
+    /// such name is listed. Nothing was loaded.
+    #[error("{}", tensor_names(file, missing, unexpected))]
+    TensorNames {
+        /// The file.
+        file: String,
+        /// Params the file has no tensor for.
+        missing: Vec<String>,
+        /// Tensors in the file that no param takes.
+        unexpected: Vec<String>,
+    },
+    /// A tensor has another element type than its param. Nothing was loaded.
+    #[error(
+        "`{file}`: tensor `{tensor}` is {found}, but `{param}` is {expected}; nothing was loaded (to convert, load with Load::convert_dtype(true))"
+    )]
+    TensorDtype {
+        /// The file.
+        file: String,
+        /// The tensor's name in the file.
+        tensor: String,
+        /// The param it was to fill.
+        param: String,
+        /// The param's element type (`F64`, `F32`).
+        expected: &'static str,
+        /// The tensor's element type (`F32`, `BF16`, ...).
+        found: &'static str,
+    },
+    /// A tensor has another shape than its param. Nothing was loaded.
+    #[error("{}", tensor_shape(file, tensor, param, expected, found))]
+    TensorShape {
+        /// The file.
+        file: String,
+        /// The tensor's name in the file.
+        tensor: String,
+        /// The param it was to fill.
+        param: String,
+        /// The param's shape.
+        expected: Box<[usize]>,
+        /// The tensor's shape (after any transpose asked for).
+        found: Box<[usize]>,
+    },
+    /// Saved training state does not fit the object it is loaded into (another optimizer,
+    /// sampler or scaler, a missing entry, inconsistent values). Nothing was changed.
+    #[error("`{file}`: {what}")]
+    BadState {
+        /// The file.
+        file: String,
+        /// What is wrong and what to do.
+        what: String,
+    },
+}
+
+fn tensor_names(file: &str, missing: &[String], unexpected: &[String]) -> String {
+    let list = |names: &[String]| {
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!("no tensor for param(s) {}", list(missing)));
+    }
+    if !unexpected.is_empty() {
+        parts.push(format!("tensor(s) {} match no param", list(unexpected)));
+    }
+    format!(
+        "`{file}`: {}; nothing was loaded (map names with Load::rename, or load a subset with Load::partial)",
+        parts.join("; ")
+    )
+}
+
+fn tensor_shape(
+    file: &str,
+    tensor: &str,
+    param: &str,
+    expected: &[usize],
+    found: &[usize],
+) -> String {
+    let mut msg = format!(
+        "`{file}`: tensor `{tensor}` has shape {}, but `{param}` has shape {}; nothing was loaded",
+        format_shape(found),
+        format_shape(expected)
+    );
+    if let ([a, b], [c, d]) = (expected, found) {
+        if a == d && b == c && a != b {
+            msg.push_str(
+                " (it looks transposed: PyTorch's nn.Linear stores weights as [out, in], miniflow as [in, out]; load with Load::transpose)",
+            );
+        }
+    }
+    msg
 }
 
 impl std::fmt::Debug for Error {

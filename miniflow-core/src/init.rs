@@ -14,6 +14,11 @@
 //! row-major order, so a seed fixes every value on every platform (see [`crate::rng`]).
 //! Values are drawn in `f64` and rounded to the network's element type.
 //!
+//! [`Init::apply`] takes any `rand_core` generator ([`RngCore`]), ours or your own; the
+//! seeded functions use [`Rng`]. Normals are drawn in pairs by the polar method from the
+//! generator's `u64`s, within one call (a normal left pending by an earlier [`Rng::normal`]
+//! is not used), so the values depend only on the generator's stream.
+//!
 //! ```
 //! use miniflow_core::{init, Network};
 //! # fn demo<N: Network>(net: &mut N) {
@@ -23,8 +28,9 @@
 //! # }
 //! ```
 
-use crate::rng::Rng;
+use crate::rng::{self, Rng};
 use crate::{Network, Scalar};
+use rand_core::RngCore;
 
 /// A distribution for weights (params of rank 2 or more). Biases (rank 0 and 1) are always
 /// set to zero.
@@ -91,15 +97,17 @@ impl Init {
         }
     }
 
-    /// Initialises every param of `net` with this scheme, drawing from `rng`.
-    pub fn apply<N: Network + ?Sized>(self, net: &mut N, rng: &mut Rng) {
+    /// Initialises every param of `net` with this scheme, drawing from `rng` (an [`Rng`] or
+    /// any other `rand_core` generator).
+    pub fn apply<N: Network + ?Sized, R: RngCore + ?Sized>(self, net: &mut N, rng: &mut R) {
+        let mut spare = None;
         net.visit_params(&mut |mut p| {
             let draw = match fans(p.value.shape()) {
                 Some((fan_in, fan_out)) => self.sampler(fan_in, fan_out),
                 None => Draw::Zero,
             };
             for v in p.value.iter_mut() {
-                *v = N::Elem::from_f64(draw.sample(rng));
+                *v = N::Elem::from_f64(draw.sample(rng, &mut spare));
             }
         });
     }
@@ -118,11 +126,11 @@ enum Draw {
 }
 
 impl Draw {
-    fn sample(self, rng: &mut Rng) -> f64 {
+    fn sample<R: RngCore + ?Sized>(self, rng: &mut R, spare: &mut Option<f64>) -> f64 {
         match self {
             Draw::Zero => 0.0,
-            Draw::Normal(std) => std * rng.normal(),
-            Draw::Uniform(low, high) => rng.uniform_range(low, high),
+            Draw::Normal(std) => std * rng::normal(rng, spare),
+            Draw::Uniform(low, high) => low + (high - low) * rng::uniform(rng),
         }
     }
 }

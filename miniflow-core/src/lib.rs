@@ -9,7 +9,8 @@
 //! initialisation), [`optim`] (SGD, momentum, Adam), [`train`] (a training loop),
 //! [`gradcheck`] (finite-difference gradient checks) and [`dot`] (Graphviz export); with
 //! [`data`] (CSV reading, scaling, splits and mini-batches) and [`rng`] (the seeded generator
-//! they all draw from).
+//! they all draw from), and [`persist`] (params and training state as safetensors files;
+//! the `safetensors` feature).
 
 // `unsafe` appears once, in `ops::matmul`, to call a CPU-feature-specific copy of a loop after
 // detecting the feature.
@@ -30,6 +31,8 @@ pub mod init;
 pub mod network;
 pub mod ops;
 pub mod optim;
+#[cfg(feature = "safetensors")]
+pub mod persist;
 pub mod rng;
 #[doc(hidden)]
 pub mod rt;

@@ -248,7 +248,7 @@ pub trait Network {
     /// is therefore not this step's gradient; call [`backward`](Network::backward) for that.
     fn sgd_step(&mut self, lr: Self::Elem) -> Result<Self::Elem> {
         let loss = self.forward_backward()?;
-        crate::optim::sgd(self, lr);
+        crate::optim::sgd(self, lr)?;
         Ok(loss)
     }
 
@@ -303,8 +303,11 @@ pub mod kind {
 /// the wrong rank, or feeding a param as an input is a compile error at the call site.
 pub struct Handle<N, K, D> {
     name: &'static str,
-    _marker: PhantomData<fn() -> (N, K, D)>,
+    _marker: Marker<N, K, D>,
 }
+
+/// Covariant in nothing, owns nothing: a handle is `Copy`, `Send` and `Sync` whatever `N` is.
+type Marker<N, K, D> = PhantomData<fn() -> (N, K, D)>;
 
 impl<N, K, D> Handle<N, K, D> {
     /// The handle of node `name`. Only generated code should make handles: a handle promises

@@ -617,7 +617,7 @@ fn cross_entropy_with_one_class_is_zero_with_zero_gradient() {
         1.0,
         GradOut::write(d.view_mut()),
     );
-    assert_eq!(d, Array2::zeros((3, 1)));
+    assert_eq!(d, Array2::<f64>::zeros((3, 1)));
 }
 
 #[test]

@@ -286,7 +286,7 @@ pub fn check_network<T: Scalar>(make: &Make<T>, seed: u64) -> Checked {
                 net.sgd_step(lr)
             } else {
                 net.forward_backward()
-                    .inspect(|_| miniflow::sgd(&mut *net, lr))
+                    .and_then(|loss| miniflow::sgd(&mut *net, lr).map(|()| loss))
             }
             .unwrap_or_else(|e| panic!("{name}: step {step}: {e}"));
             let mut row = vec![loss];
