@@ -393,10 +393,10 @@ fn a_rejected_feed_does_not_count_as_fed() {
 #[test]
 fn the_loss_is_the_named_node_not_the_last_one() {
     let mut net = LossNotLast::new();
-    let spec = net.spec();
+    let spec = net.spec().clone();
     assert_eq!(spec.loss, "cost");
     assert_eq!(spec.nodes.last().unwrap().name, "a");
-    assert_eq!(spec.outputs, ["a"]);
+    assert_eq!(spec.outputs.as_ref(), ["a"]);
 
     net.feed("X", &array![[1., 2.], [2., 1.]]).unwrap();
     net.feed("y", &array![0., 0.]).unwrap();
@@ -414,7 +414,7 @@ fn the_loss_is_the_named_node_not_the_last_one() {
 
     // In the runtime graph, the last node of the order is `a`: taking it as the cost fails;
     // naming the cost works.
-    let (mut g, ids) = Graph::<f64>::from_spec(spec).unwrap();
+    let (mut g, ids) = Graph::<f64>::from_spec(&spec).unwrap();
     let feed: Vec<_> = ["X", "y", "W", "b"]
         .iter()
         .map(|n| {
@@ -430,7 +430,7 @@ fn the_loss_is_the_named_node_not_the_last_one() {
         matches!(&err, Error::Shape { node, .. } if node == "a"),
         "{err:?}"
     );
-    let cost = g.find(spec.loss).unwrap();
+    let cost = g.find(&spec.loss).unwrap();
     assert_eq!(g.forward_and_backward(&order, cost).unwrap(), 2.5);
 }
 
@@ -653,9 +653,11 @@ fn grad_of_an_input_without_grad_attribute_is_no_gradient() {
 
 // --- SGD -------------------------------------------------------------------------------------
 
-fn snapshot<N: Network<Elem = f64>>(net: &mut N) -> Vec<(&'static str, ArrayD<f64>, ArrayD<f64>)> {
+fn snapshot<N: Network<Elem = f64>>(net: &mut N) -> Vec<(String, ArrayD<f64>, ArrayD<f64>)> {
     let mut out = Vec::new();
-    net.visit_params(&mut |p| out.push((p.name, p.value.to_owned(), p.grad.to_owned())));
+    net.visit_params(&mut |p| {
+        out.push((p.name.to_string(), p.value.to_owned(), p.grad.to_owned()))
+    });
     out
 }
 
@@ -683,7 +685,7 @@ fn sgd_moves_each_param_by_minus_lr_times_grad() {
     let before_loss = net.forward_backward().unwrap();
     let before = snapshot(&mut net);
     assert_eq!(
-        before.iter().map(|p| p.0).collect::<Vec<_>>(),
+        before.iter().map(|p| p.0.as_str()).collect::<Vec<_>>(),
         ["W", "b", "V", "c"]
     );
     miniflow::sgd(&mut net, 0.1).unwrap();
@@ -722,7 +724,7 @@ fn sgd_on_the_network_matches_the_graphs_sgd_update() {
     net.forward_backward().unwrap();
     let (mut g, ids) = Graph::<f64>::from_spec(net.spec()).unwrap();
     let names = ["X", "y", "W", "b"];
-    let spec = net.spec();
+    let spec = net.spec().clone();
     let id = |n: &str| ids[spec.nodes.iter().position(|s| s.name == n).unwrap()];
     let feed: Vec<_> = names
         .iter()

@@ -316,7 +316,7 @@ impl Ctx<'_> {
             impl #core::Network for #name {
                 type Elem = #elem;
 
-                fn spec(&self) -> &'static #core::NetworkSpec {
+                fn spec(&self) -> &#core::NetworkSpec {
                     #spec
                 }
 
@@ -793,17 +793,19 @@ impl Ctx<'_> {
             let args = node.args().iter().map(|&a| self.name(a));
             let attrs = self.operands_of(i).1;
             let doc = self.def.stmts[i].doc();
-            quote!(#core::NodeSpec { name: #n, kind: #kind, shape: #shape, args: &[#(#args),*], attrs: &[#(#attrs),*], doc: #doc })
+            quote!(#core::NodeSpec { name: __mf_b(#n), kind: #kind, shape: ::core::option::Option::Some(__mf_b(#shape)), args: __mf_b(&[#(__mf_b(#args)),*]), attrs: __mf_b(&[#(#attrs),*]), doc: __mf_b(#doc) })
         });
         let name = self.def.name.unraw().to_string();
         let loss = self.name(self.plan.loss.target);
         let outputs = self.plan.outputs.iter().map(|f| self.name(f.target));
+        // Everything borrowed from the static: `Cow::Borrowed`, under a short name.
         quote! {
+            use #core::rt::Cow::Borrowed as __mf_b;
             static SPEC: #core::NetworkSpec = #core::NetworkSpec {
-                name: #name,
-                nodes: &[#(#nodes),*],
-                loss: #loss,
-                outputs: &[#(#outputs),*],
+                name: __mf_b(#name),
+                nodes: __mf_b(&[#(#nodes),*]),
+                loss: __mf_b(#loss),
+                outputs: __mf_b(&[#(__mf_b(#outputs)),*]),
             };
             &SPEC
         }
@@ -936,7 +938,7 @@ mod tests {
             out.contains("ops :: leaky_relu :: forward (self . v_z . view () , < f64 as __mf_core :: Scalar > :: from_f64 (- 0.25f64) , self . v_h . view_mut ())"),
             "{out}"
         );
-        assert!(out.contains("attrs : & [- 0.25f64]"), "{out}");
+        assert!(out.contains("attrs : __mf_b (& [- 0.25f64])"), "{out}");
         // A fallible kernel's error names the node and its arguments.
         assert!(
             out.contains(

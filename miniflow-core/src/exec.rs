@@ -146,7 +146,7 @@ impl<T: Scalar> Executor<T> {
             .collect::<Result<Vec<_>>>()?;
         let dag = Dag {
             nodes,
-            loss: index(spec.loss)?,
+            loss: index(&spec.loss)?,
             outputs: spec
                 .outputs
                 .iter()

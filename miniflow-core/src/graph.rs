@@ -1057,16 +1057,16 @@ impl<T: Scalar> Graph<T> {
     pub fn from_spec(spec: &NetworkSpec) -> Result<(Self, Vec<NodeId>)> {
         let mut g = Graph::new();
         let mut ids = Vec::with_capacity(spec.nodes.len());
-        for node in spec.nodes {
+        for node in spec.nodes.iter() {
             let id = match node.kind {
-                NodeKind::Input { .. } | NodeKind::Param => g.input(node.name)?,
+                NodeKind::Input { .. } | NodeKind::Param => g.input(node.name.to_string())?,
                 NodeKind::Op(op) => {
                     let args = node
                         .args
                         .iter()
                         .map(|a| g.find(a))
                         .collect::<Result<Vec<_>>>()?;
-                    g.op_with(node.name, op, &args, node.attrs)?
+                    g.op_with(node.name.to_string(), op, &args, &node.attrs)?
                 }
             };
             ids.push(id);

@@ -8,6 +8,8 @@ use crate::Scalar;
 use miniflow_ops::format_shape;
 use ndarray::{Array, ArrayView, ArrayViewD, Dimension};
 
+pub use std::borrow::Cow;
+
 /// Copies `value` into `buf` after checking it against the declared shape `decl`; reallocates
 /// `buf` only when the shape changes.
 pub fn load<T: Scalar, D: Dimension>(
@@ -153,7 +155,7 @@ pub fn wrong_kind(spec: &NetworkSpec, name: &str, wanted: &'static str) -> Error
                 NodeKind::Input { .. } => "an input",
                 NodeKind::Param => "a param",
                 NodeKind::Op(_) if node.name == spec.loss => "the loss",
-                NodeKind::Op(_) if spec.outputs.contains(&node.name) => "an output",
+                NodeKind::Op(_) if spec.is_output(&node.name) => "an output",
                 NodeKind::Op(_) => "an intermediate node",
             },
         },

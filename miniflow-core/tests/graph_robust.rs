@@ -5,6 +5,7 @@
 use miniflow_core::ndarray::{array, ArrayD, IxDyn};
 use miniflow_core::network::{DimSpec, NetworkSpec, NodeKind, NodeSpec};
 use miniflow_core::{Error, Graph, NodeId, Op, Result};
+use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Runs `f`, failing the test with `what` if it panics.
@@ -292,30 +293,19 @@ fn duplicate_names_are_errors() -> Result<()> {
     assert_eq!(g.name(t), Some("tanh4_1"));
 
     // From a spec.
-    const LEAF: &[DimSpec] = &[DimSpec::Fixed(1)];
-    const NODES: &[NodeSpec] = &[
-        NodeSpec {
-            name: "x",
-            kind: NodeKind::Input { grad: false },
-            shape: LEAF,
-            args: &[],
-            attrs: &[],
-            doc: "",
-        },
-        NodeSpec {
-            name: "x",
-            kind: NodeKind::Param,
-            shape: LEAF,
-            args: &[],
-            attrs: &[],
-            doc: "",
-        },
-    ];
+    let leaf = |kind| NodeSpec {
+        name: "x".into(),
+        kind,
+        shape: Some(vec![DimSpec::Fixed(1)].into()),
+        args: Cow::Borrowed(&[]),
+        attrs: Cow::Borrowed(&[]),
+        doc: "".into(),
+    };
     let spec = NetworkSpec {
-        name: "Dup",
-        nodes: NODES,
-        loss: "x",
-        outputs: &[],
+        name: "Dup".into(),
+        nodes: vec![leaf(NodeKind::Input { grad: false }), leaf(NodeKind::Param)].into(),
+        loss: "x".into(),
+        outputs: Cow::Borrowed(&[]),
     };
     assert_eq!(Graph::<f64>::from_spec(&spec).map(drop), dup.map(drop));
     Ok(())
