@@ -133,12 +133,12 @@ fn mse_of_m_target_and_m_by_1_prediction_is_elementwise_not_broadcast() {
     // Argument order does not matter for the value.
     let mut g = Graph::<f64>::new();
     let (gy, ga) = (g.input("y").unwrap(), g.input("a").unwrap());
-    let c1 = g.mse(gy, ga).unwrap();
-    let c2 = g.mse(ga, gy).unwrap();
+    let c1 = g.mse("c1", gy, ga).unwrap();
+    let c2 = g.mse("c2", ga, gy).unwrap();
     let order = g
         .topological_sort([(gy, y.into_dyn()), (ga, a.into_dyn())])
         .unwrap();
-    g.forward(&order).unwrap();
+    g.forward_order(&order).unwrap();
     assert_eq!(g.value(c1).unwrap()[[]], cost);
     assert_eq!(g.value(c2).unwrap()[[]], cost);
 }
@@ -361,17 +361,19 @@ fn missing_feed_names_the_input_and_the_node_needing_it() {
         "{err:?}"
     );
 
-    // The runtime graph does not drop the unfed subgraph either.
+    // The runtime graph does not drop the unfed subgraph either (its params hold values;
+    // the unfed input is named).
     let (mut g, ids) = Graph::<f64>::from_spec(net.spec()).unwrap();
     assert_eq!(g.name(ids[0]), Some("X"));
-    let err = g
+    let order = g
         .topological_sort([(ids[0], array![[-1., -2.]].into_dyn())])
-        .unwrap_err();
+        .unwrap();
+    let err = g.forward_order(&order).unwrap_err();
     assert_eq!(
         err,
         Error::MissingFeed {
-            input: "W".into(),
-            needed_by: "f".into()
+            input: "y".into(),
+            needed_by: "cost".into()
         }
     );
 }

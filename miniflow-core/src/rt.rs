@@ -18,18 +18,37 @@ pub fn load<T: Scalar, D: Dimension>(
     node: &str,
     decl: &[DimSpec],
 ) -> Result<()> {
+    check_shape(&value, node, decl)?;
+    let value = value
+        .view()
+        .into_dimensionality::<D>()
+        .map_err(|_| Error::Shape {
+            node: node.to_string(),
+            expected: format_shape(decl),
+            found: value.shape().to_vec(),
+        })?;
+    if buf.shape() == value.shape() {
+        buf.assign(&value);
+    } else {
+        *buf = value.to_owned();
+    }
+    Ok(())
+}
+
+/// Checks `value` against the declared shape `decl` of leaf `node`: the rank and every fixed
+/// dim must match, and a named dim must not be 0 ([`Error::EmptyBatch`]).
+pub fn check_shape<T>(value: &ArrayViewD<'_, T>, node: &str, decl: &[DimSpec]) -> Result<()> {
     let fits = value.ndim() == decl.len()
         && value.shape().iter().zip(decl).all(|(&n, d)| match d {
             DimSpec::Fixed(k) => n == *k,
             DimSpec::Named(_) => true,
         });
-    let err = || Error::Shape {
-        node: node.to_string(),
-        expected: format_shape(decl),
-        found: value.shape().to_vec(),
-    };
     if !fits {
-        return Err(err());
+        return Err(Error::Shape {
+            node: node.to_string(),
+            expected: format_shape(decl),
+            found: value.shape().to_vec(),
+        });
     }
     if let Some((_, DimSpec::Named(dim))) = value.shape().iter().zip(decl).find(|(&n, _)| n == 0) {
         return Err(Error::EmptyBatch {
@@ -37,12 +56,6 @@ pub fn load<T: Scalar, D: Dimension>(
             dim: dim.to_string(),
             found: value.shape().to_vec(),
         });
-    }
-    let value = value.view().into_dimensionality::<D>().map_err(|_| err())?;
-    if buf.shape() == value.shape() {
-        buf.assign(&value);
-    } else {
-        *buf = value.to_owned();
     }
     Ok(())
 }

@@ -222,7 +222,7 @@ pub fn compare_with_graph<N: Network<Elem = f64>>(
         assert_eq!(v.shape(), &shape[..], "{what}: value shape vs declared");
         let ov = graph
             .value(ids[k])
-            .unwrap_or_else(|| panic!("{what}: graph has no value"));
+            .unwrap_or_else(|e| panic!("{what}: graph has no value: {e}"));
         assert_arrays_close(&format!("{what} value"), &v, &ov);
         checked.values += 1;
 
@@ -231,7 +231,7 @@ pub fn compare_with_graph<N: Network<Elem = f64>>(
                 assert!(has_grad[k], "{what}: generated a gradient nobody needs");
                 let og = graph
                     .gradient(ids[k])
-                    .unwrap_or_else(|| panic!("{what}: graph has no gradient"));
+                    .unwrap_or_else(|e| panic!("{what}: graph has no gradient: {e}"));
                 assert_eq!(
                     g.shape(),
                     &shape[..],
