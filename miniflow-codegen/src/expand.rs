@@ -69,8 +69,8 @@ pub fn expand(def: &NetworkDef, model: &Model, shapes: &[Shape], plan: &Plan) ->
 
 /// The names the generated code gives its own parameters, locals and closure arguments.
 const LOCALS: &[&str] = &[
-    "lr", "name", "value", "on", "f", "e", "loss", "grad", "__binder", "__dims", "__need",
-    "__target", "__k", "__a",
+    "lr", "name", "value", "on", "f", "e", "loss", "grad", "seed", "net", "__binder", "__dims",
+    "__need", "__target", "__k", "__a",
 ];
 
 /// Renames the generated code's own parameters and locals (`lr` to `__mf_lr`, ...) and gives
@@ -254,8 +254,16 @@ impl Ctx<'_> {
         });
         let handles = (0..self.model.nodes.len()).map(|i| self.handle(i));
         let new_doc = format!(
-            "Creates `{name}` with every param zero and no input fed; set params with \
-             `Network::set_param`."
+            "Creates `{name}` ready to train: params drawn by `miniflow::init::Init::Default` \
+             (per use: `U(±1/sqrt(fan_in))` for weights, He for weights feeding `relu`, biases \
+             zero) from the fixed seed `miniflow::init::DEFAULT_SEED`, so every `new()` is the \
+             same network. No input is fed."
+        );
+        let seeded_doc =
+            format!("Creates `{name}` with params drawn as by [`{name}::new`], from `seed`.");
+        let zeroed_doc = format!(
+            "Creates `{name}` with every param zero (it cannot learn until its params are set \
+             or initialised: see `miniflow::init`)."
         );
 
         quote! {
@@ -282,6 +290,18 @@ impl Ctx<'_> {
 
                 #[doc = #new_doc]
                 pub fn new() -> Self {
+                    Self::seeded(#core::init::DEFAULT_SEED)
+                }
+
+                #[doc = #seeded_doc]
+                pub fn seeded(seed: u64) -> Self {
+                    let mut net = Self::zeroed();
+                    #core::init::default(&mut net, seed);
+                    net
+                }
+
+                #[doc = #zeroed_doc]
+                pub fn zeroed() -> Self {
                     #name {
                         __fed: [false; #n_inputs],
                         __fresh: false,
