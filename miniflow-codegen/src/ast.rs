@@ -214,6 +214,13 @@ impl Parse for Stmt {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let attrs = input.call(Attribute::parse_outer)?;
         let (doc, grad) = split_attrs(attrs)?;
+        if input.peek(Token![let]) {
+            let kw: Token![let] = input.parse()?;
+            return Err(syn::Error::new(
+                kw.span,
+                "remove `let`: a network is not Rust code; its statements are `input NAME: [dims];`, `param NAME: [dims];`, `NAME = op(args);`, `output NAME = op(args);` and `loss NAME = op(args);`",
+            ));
+        }
         if input.peek(Ident) && !input.peek2(Ident) && input.peek2(Ident::peek_any) {
             // `input type: ...`: a Rust keyword where the name goes.
             let fork = input.fork();

@@ -36,7 +36,15 @@ pub fn pipeline(input: TokenStream) -> syn::Result<TokenStream> {
     check_nesting(&input)?;
     let def: ast::NetworkDef = syn::parse2(input)?;
     let model = validate::validate(&def)?;
-    let shapes = shapes::infer(&def, &model)?;
+    // Shape errors first, then unused nodes: both are reported when both apply.
+    let shapes = match (shapes::infer(&def, &model), validate::late(&model)) {
+        (Ok(shapes), Ok(())) => shapes,
+        (Err(mut e), Err(late)) => {
+            e.combine(late);
+            return Err(e);
+        }
+        (Err(e), Ok(())) | (Ok(_), Err(e)) => return Err(e),
+    };
     let plan = plan::plan(&model)?;
     Ok(expand::expand(&def, &model, &shapes, &plan))
 }

@@ -104,9 +104,15 @@ pub fn validate(def: &NetworkDef) -> syn::Result<Model> {
         outputs,
     };
     acyclic(&model)?;
-    reachability(&model)?;
     data_args(&model)?;
     Ok(model)
+}
+
+/// The checks that run after shapes, so that a shape error (a non-scalar loss, say) is
+/// reported even when it leaves some node unused: nodes and inputs that reach neither the
+/// loss nor an output, and params that cannot affect the loss.
+pub fn late(model: &Model) -> syn::Result<()> {
+    reachability(model)
 }
 
 /// Names the generated struct's own associated functions take, which a node's handle (an
@@ -400,6 +406,14 @@ fn reachability(model: &Model) -> syn::Result<()> {
 /// An argument that gets no gradient (the labels of `softmax_cross_entropy`) must not depend
 /// on a param or a `#[grad]` input: the param would not be trained through it (or only
 /// partly), the input's gradient would miss that use.
+/// The span of a node's call (its op name).
+fn node_call_span(node: &Node) -> proc_macro2::Span {
+    match &node.kind {
+        Kind::Op { op_ident, .. } => op_ident.span(),
+        Kind::Leaf(_) => node.name.span(),
+    }
+}
+
 fn data_args(model: &Model) -> syn::Result<()> {
     // For each node, a param or `#[grad]` input it is computed from (itself, for such a leaf).
     let mut source: Vec<Option<usize>> = model
@@ -428,6 +442,25 @@ fn data_args(model: &Model) -> syn::Result<()> {
             let Some(leaf) = source[a].filter(|_| !op.differentiable(k)) else {
                 continue;
             };
+            // Data where the gradient goes and a trained value where the data goes: the
+            // arguments are most likely swapped, which is what to say.
+            let data_at = |j: usize| source[j].is_none() && model.nodes[j].is_input();
+            if let Some(j) =
+                (0..args.len()).find(|&j| j != k && op.differentiable(j) && data_at(args[j]))
+            {
+                let data_param = op.node_param(k).map_or("?", |p| p.name);
+                let grad_param = op.node_param(j).map_or("?", |p| p.name);
+                errors.push(Error::new(
+                    node_call_span(node),
+                    format!(
+                        "the arguments of `{op}` look swapped: `{}` is data (an input) but is passed as `{grad_param}`, and `{ident}` is computed from param `{}` but is passed as `{data_param}`; expected {}",
+                        arg_idents[j],
+                        model.nodes[leaf].name,
+                        op.signature()
+                    ),
+                ));
+                continue;
+            }
             let param = op.node_param(k).map_or("?", |p| p.name);
             let leaf_node = &model.nodes[leaf];
             let why = match (leaf == a, leaf_node.is_param()) {
