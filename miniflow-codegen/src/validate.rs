@@ -502,7 +502,7 @@ mod tests {
 
     fn check(tokens: proc_macro2::TokenStream) -> Result<Model, String> {
         let def: NetworkDef = syn::parse2(tokens).map_err(|e| e.to_string())?;
-        validate(&def).map_err(|e| {
+        validate(&def).and_then(|m| late(&m).map(|()| m)).map_err(|e| {
             e.into_iter()
                 .map(|e| e.to_string())
                 .collect::<Vec<_>>()
