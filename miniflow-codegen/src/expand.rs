@@ -67,6 +67,43 @@ pub fn expand(def: &NetworkDef, model: &Model, shapes: &[Shape], plan: &Plan) ->
     hygienic(cx.expand())
 }
 
+/// The bare form (`let mut net = network! { f = linear(X, W, b); ... };`): an expression that
+/// builds a runtime [`Graph`] of the network, whose shapes are known at run time. The names,
+/// arities, cycles and unused nodes were checked here; the graph runs the same plan with the
+/// same kernels as a declared network.
+pub fn expand_bare(def: &NetworkDef, model: &Model, plan: &Plan) -> TokenStream {
+    let core = quote!(::miniflow::__private::miniflow_core);
+    let elem = &def.elem;
+    let name = |i: usize| model.nodes[i].name.unraw().to_string();
+    let nodes = plan.order.iter().map(|&i| {
+        let node = &model.nodes[i];
+        let n = name(i);
+        let kind = match &node.kind {
+            Kind::Leaf(LeafKind::Input { grad }) => quote!(#core::NodeKind::Input { grad: #grad }),
+            Kind::Leaf(LeafKind::Param) => quote!(#core::NodeKind::Param),
+            Kind::Op { op, .. } => {
+                let v = Ident::new(&format!("{op:?}"), Span::call_site());
+                quote!(#core::NodeKind::Op(#core::Op::#v))
+            }
+        };
+        let args = node.args().iter().map(|&a| name(a));
+        let attrs: &[f64] = match &node.kind {
+            Kind::Op { attrs, .. } => attrs,
+            Kind::Leaf(_) => &[],
+        };
+        let doc = def.stmts[i].doc();
+        quote!(#core::rt::BareNode { name: #n, kind: #kind, args: &[#(#args),*], attrs: &[#(#attrs),*], doc: #doc })
+    });
+    let loss = name(plan.loss.target);
+    let outputs = plan.outputs.iter().map(|f| name(f.target));
+    quote! {
+        {
+            static __MF_NODES: &[#core::rt::BareNode] = &[#(#nodes),*];
+            #core::rt::bare_network::<#elem>(__MF_NODES, #loss, &[#(#outputs),*])
+        }
+    }
+}
+
 /// The names the generated code gives its own parameters, locals and closure arguments.
 const LOCALS: &[&str] = &[
     "lr", "name", "value", "on", "f", "e", "loss", "grad", "seed", "net", "__binder", "__dims",

@@ -36,6 +36,11 @@ pub fn pipeline(input: TokenStream) -> syn::Result<TokenStream> {
     check_nesting(&input)?;
     let def: ast::NetworkDef = syn::parse2(input)?;
     let model = validate::validate(&def)?;
+    if def.bare {
+        validate::late(&model)?;
+        let plan = plan::plan(&model)?;
+        return Ok(expand::expand_bare(&def, &model, &plan));
+    }
     // Shape errors first, then unused nodes: both are reported when both apply.
     let shapes = match (shapes::infer(&def, &model), validate::late(&model)) {
         (Ok(shapes), Ok(())) => shapes,

@@ -9,6 +9,7 @@ use crate::ast::{Arg, LeafKind, NetworkDef, Role, Stmt};
 use crate::plan::topo_order;
 use crate::suggest::did_you_mean;
 use miniflow_ops::Op;
+use proc_macro2::Span;
 use std::collections::BTreeMap;
 use syn::ext::IdentExt;
 use syn::{Error, Ident};
@@ -173,7 +174,7 @@ fn resolve(def: &NetworkDef, index: &BTreeMap<String, usize>) -> syn::Result<Vec
         let kind = match stmt {
             Stmt::Leaf(leaf) => Kind::Leaf(leaf.kind),
             Stmt::Node(n) => {
-                let op = Op::from_name(&n.op.to_string());
+                let op = Op::from_any_name(&n.op.to_string());
                 let op = match op {
                     Some(op) => op,
                     None => {
@@ -191,7 +192,7 @@ fn resolve(def: &NetworkDef, index: &BTreeMap<String, usize>) -> syn::Result<Vec
                         Op::Add // placeholder so argument errors are still reported
                     }
                 };
-                let known = Op::from_name(&n.op.to_string()).is_some();
+                let known = Op::from_any_name(&n.op.to_string()).is_some();
                 let arity_ok = known && op.arity().accepts(n.args.len());
                 if known && !arity_ok {
                     errors.push(Error::new(
@@ -213,6 +214,10 @@ fn resolve(def: &NetworkDef, index: &BTreeMap<String, usize>) -> syn::Result<Vec
                     let literal_here = arity_ok && op.is_literal(pos);
                     let param = op.param(pos).map_or("?", |p| p.name);
                     match arg {
+                        // The parser lifts nested calls into statements of their own.
+                        Arg::Call(_) => errors.push(arg.error(
+                            "internal error in miniflow: a nested call reached validation",
+                        )),
                         Arg::Lit(_) if !arity_ok => {}
                         Arg::Lit(lit) if !literal_here => errors.push(arg.error(format!(
                             "argument {} of `{op}` (`{param}`) must be a node, not the number `{}`; expected {}",
@@ -308,6 +313,37 @@ fn roles(def: &NetworkDef, nodes: &[Node]) -> syn::Result<(usize, Vec<usize>)> {
         }
     }
     errors.finish()?;
+    if loss.is_none() && def.bare {
+        // The bare form takes the seed's way: the one node nothing consumes is the loss.
+        let mut used = vec![false; nodes.len()];
+        for n in nodes {
+            for &a in n.args() {
+                used[a] = true;
+            }
+        }
+        let sinks: Vec<usize> = (0..nodes.len())
+            .filter(|&i| !used[i] && !nodes[i].args().is_empty() && !outputs.contains(&i))
+            .collect();
+        return match sinks.as_slice() {
+            [one] => Ok((*one, outputs)),
+            [] => Err(Error::new(
+                Span::call_site(),
+                "this network has no node that nothing consumes, so no loss; end it with the cost, e.g. `cost = mse(y, a)`",
+            )),
+            many => {
+                let names: Vec<String> = many.iter().map(|&i| format!("`{}`", nodes[i].name)).collect();
+                let mut e = Error::new(
+                    nodes[many[1]].name.span(),
+                    format!(
+                        "{} are each consumed by nothing, so the loss is ambiguous; mark it `loss NAME = ...`, mark the others `output`, or combine them with `add`",
+                        names.join(" and ")
+                    ),
+                );
+                e.combine(Error::new(nodes[many[0]].name.span(), "the first is here"));
+                Err(e)
+            }
+        };
+    }
     match loss {
         Some((loss, _)) => Ok((loss, outputs)),
         None => Err(Error::new(
@@ -502,12 +538,14 @@ mod tests {
 
     fn check(tokens: proc_macro2::TokenStream) -> Result<Model, String> {
         let def: NetworkDef = syn::parse2(tokens).map_err(|e| e.to_string())?;
-        validate(&def).and_then(|m| late(&m).map(|()| m)).map_err(|e| {
-            e.into_iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join(" | ")
-        })
+        validate(&def)
+            .and_then(|m| late(&m).map(|()| m))
+            .map_err(|e| {
+                e.into_iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            })
     }
 
     #[test]

@@ -531,6 +531,27 @@ impl Op {
         Op::ALL.into_iter().find(|op| op.name() == name)
     }
 
+    /// The op called `name` in the DSL's spelling (`linear`) or the seed's MiniFlow class
+    /// names (`Linear`, `Sigmoid`, `MSE`; any CamelCase or all-caps form of the name:
+    /// `SoftmaxCrossEntropy`, `BCELogits` is not, `BceLogits` is).
+    pub fn from_any_name(name: &str) -> Option<Op> {
+        Op::from_name(name).or_else(|| {
+            let snake = if name.chars().all(|c| !c.is_lowercase()) {
+                name.to_lowercase()
+            } else {
+                let mut s = String::new();
+                for (i, c) in name.chars().enumerate() {
+                    if c.is_uppercase() && i > 0 {
+                        s.push('_');
+                    }
+                    s.extend(c.to_lowercase());
+                }
+                s
+            };
+            (snake != name).then(|| Op::from_name(&snake)).flatten()
+        })
+    }
+
     /// How many arguments the op takes, literals included.
     pub fn arity(self) -> Arity {
         self.info().arity
@@ -882,6 +903,13 @@ mod tests {
             assert_eq!(Op::from_name(op.name()), Some(op));
         }
         assert_eq!(Op::from_name("sigmod"), None);
+        assert_eq!(Op::from_any_name("Linear"), Some(Op::Linear));
+        assert_eq!(Op::from_any_name("MSE"), Some(Op::Mse));
+        assert_eq!(
+            Op::from_any_name("SoftmaxCrossEntropy"),
+            Some(Op::SoftmaxCrossEntropy)
+        );
+        assert_eq!(Op::from_any_name("Sigmod"), None);
     }
 
     #[test]
