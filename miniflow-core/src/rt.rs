@@ -37,12 +37,26 @@ pub fn load<T: Scalar, D: Dimension>(
         });
     }
     let value = value.view().into_dimensionality::<D>().map_err(|_| err())?;
-    if buf.shape() == value.shape() {
-        buf.assign(&value);
-    } else {
-        *buf = value.to_owned();
+    if buf.shape() != value.shape() {
+        reshape_in_place(buf, value.raw_dim());
     }
+    buf.assign(&value);
     Ok(())
+}
+
+/// Gives `buf` the shape `dim`, keeping its allocation when it is large enough: a short last
+/// batch of an epoch, and the full batches after it, allocate nothing. New elements are zero.
+fn reshape_in_place<T: Scalar, D: Dimension>(buf: &mut Array<T, D>, dim: D) {
+    // An empty array of the same rank holds the buffer's place (it allocates nothing).
+    let empty = Array::from_shape_vec(D::zeros(dim.ndim()), Vec::new());
+    let (Ok(empty), false) = (empty, dim.ndim() == 0) else {
+        *buf = Array::zeros(dim);
+        return;
+    };
+    let (mut data, _) = std::mem::replace(buf, empty).into_raw_vec_and_offset();
+    data.clear();
+    data.resize(dim.size(), T::zero());
+    *buf = Array::from_shape_vec(dim.clone(), data).unwrap_or_else(|_| Array::zeros(dim));
 }
 
 /// In check mode: the error for the first non-finite element of `v`, the value or gradient
@@ -95,11 +109,12 @@ fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
     index
 }
 
-/// Gives `buf` the shape `dim`, reallocating only when it differs.
+/// Gives `buf` the shape `dim`. A buffer keeps its largest allocation, so switching between
+/// batch sizes it has seen (the short last batch of an epoch) never allocates.
 #[inline]
 pub fn ensure<T: Scalar, D: Dimension>(buf: &mut Array<T, D>, dim: D) {
     if buf.shape() != dim.slice() {
-        *buf = Array::zeros(dim);
+        reshape_in_place(buf, dim);
     }
 }
 
