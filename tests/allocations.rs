@@ -142,7 +142,7 @@ fn epochs_with_a_short_last_batch_allocate_nothing() {
     let data = Dataset::new(x, y).unwrap();
     let mut net = TwoLayer::new();
     let mut sampler = Shuffled::new(data.len(), 5, 1).unwrap();
-    let mut fit = |epochs: usize, net: &mut TwoLayer, sampler: &mut Shuffled| {
+    let fit = |epochs: usize, net: &mut TwoLayer, sampler: &mut Shuffled| {
         allocations_during(|| {
             Fit::new(epochs)
                 .progress(Progress::Never)
