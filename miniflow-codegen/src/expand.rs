@@ -68,7 +68,7 @@ pub fn expand(def: &NetworkDef, model: &Model, shapes: &[Shape], plan: &Plan) ->
 }
 
 /// The bare form (`let mut net = network! { f = linear(X, W, b); ... };`): an expression that
-/// builds a runtime [`Graph`] of the network, whose shapes are known at run time. The names,
+/// builds a runtime `Graph` of the network, whose shapes are known at run time. The names,
 /// arities, cycles and unused nodes were checked here; the graph runs the same plan with the
 /// same kernels as a declared network.
 pub fn expand_bare(def: &NetworkDef, model: &Model, plan: &Plan) -> TokenStream {
