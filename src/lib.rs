@@ -7,7 +7,7 @@
 
 // No `core` alias: `use miniflow::*` would make a user's `use core::...` ambiguous.
 pub use miniflow_core::{
-    data, dot, error, exec, gradcheck, init, plan, rng, train, Adam, Momentum, Rng,
+    data, dot, error, exec, gradcheck, init, metrics, plan, rng, train, Adam, Momentum, Rng,
 };
 pub use miniflow_core::{
     kind, ndarray, ops, sgd, DimSpec, Error, Graph, Handle, InputKey, Network, NetworkSpec, NodeId,
