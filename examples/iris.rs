@@ -126,15 +126,20 @@ fn flower_from_args() -> miniflow::Result<[f64; 4]> {
     if args.is_empty() {
         return Ok(NEW_FLOWER);
     }
-    let bad = |what: String| Error::InvalidArgument {
+    let bad = |what: String| {
+        Error::InvalidArgument {
         function: "iris",
         what: format!(
             "{what}; give 4 measurements in cm: sepal length, sepal width, petal length, petal width"
         ),
+    }
     };
     let numbers = args
         .iter()
-        .map(|a| a.parse::<f64>().map_err(|_| bad(format!("`{a}` is not a number"))))
+        .map(|a| {
+            a.parse::<f64>()
+                .map_err(|_| bad(format!("`{a}` is not a number")))
+        })
         .collect::<miniflow::Result<Vec<f64>>>()?;
     numbers
         .try_into()
