@@ -229,7 +229,7 @@ where
 /// assert!(metrics::class_names(&[3], &names).is_err());
 /// # Ok::<(), miniflow_core::Error>(())
 /// ```
-pub fn class_names<'a, P, N>(predicted: P, names: &'a [N]) -> Result<Vec<&'a str>>
+pub fn class_names<P, N>(predicted: P, names: &[N]) -> Result<Vec<&str>>
 where
     P: IntoIterator,
     P::Item: Label,
