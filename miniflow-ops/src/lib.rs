@@ -62,7 +62,7 @@ impl fmt::Display for Arity {
 }
 
 /// Every op a network can use. Everything about an op but its math and shape rule is its
-/// [`OpInfo`] in this crate's table ([`Op::info`]).
+/// entry in the op table, [`Op::info`]; its shape rule is [`Op::infer_shape`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Op {
     /// `linear(x, w, b) = x·w + b`, `b` broadcast over the rows.
