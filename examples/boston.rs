@@ -62,8 +62,8 @@ pub fn train(
     data.standardize();
 
     let mut rng = Rng::new(seed);
-    let mut net = Boston::new();
-    init::Init::Randn.apply(&mut net, &mut rng);
+    let mut net = Boston::zeroed();
+    init::Init::Randn.apply(&mut net, &mut rng); // nn.py's np.random.randn weights
     let mut sampler = WithReplacement::new(data.len(), BATCH, rng.next_u64())?;
 
     let history = Fit::new(epochs).run(

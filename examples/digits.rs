@@ -18,7 +18,8 @@
 //! Handwritten Digits test set, as shipped with scikit-learn.
 
 use miniflow::data::{CsvOptions, Dataset, Header, Shuffled, Standardizer};
-use miniflow::ndarray::{Array1, Array2, ArrayView2, Axis};
+use miniflow::metrics::{self, ConfusionMatrix};
+use miniflow::ndarray::{Array1, ArrayView2};
 use miniflow::persist::Checkpoint;
 use miniflow::train::{self, Fit, Progress};
 use miniflow::{init, Adam, Network, Rng};
@@ -65,8 +66,8 @@ pub struct Report {
     pub losses: Vec<f64>,
     /// The fraction of held-out images classified correctly.
     pub accuracy: f64,
-    /// `confusion[[true, predicted]]` counts over the held-out images.
-    pub confusion: Array2<usize>,
+    /// Counts of (true digit, predicted digit) over the held-out images.
+    pub confusion: ConfusionMatrix,
 }
 
 /// The feature scaling: pixels are 0..16, scaled to [0, 1] (a [`Standardizer`] of mean 0
@@ -118,19 +119,10 @@ pub fn train(epochs: usize, seed: u64) -> miniflow::Result<Trained> {
     )?;
 
     let predicted = predict(&mut net, test_set.features().view())?;
-    let mut confusion = Array2::<usize>::zeros((CLASSES, CLASSES));
-    let mut correct = 0;
-    for (&p, &label) in predicted.iter().zip(test_set.targets().iter()) {
-        let truth = label as usize;
-        if let Some(cell) = confusion.get_mut([truth, p]) {
-            *cell += 1;
-        }
-        correct += usize::from(truth == p);
-    }
     let report = Report {
         losses: history.losses,
-        accuracy: correct as f64 / test_set.len() as f64,
-        confusion,
+        accuracy: metrics::accuracy(&predicted, test_set.targets())?,
+        confusion: ConfusionMatrix::new(&predicted, test_set.targets(), CLASSES)?,
     };
     Ok(Trained {
         net,
@@ -147,23 +139,8 @@ pub fn run(epochs: usize, seed: u64) -> miniflow::Result<Report> {
 
 /// The predicted class of each row of `x` (scaled features): the largest logit.
 pub fn predict(net: &mut Digits, x: ArrayView2<'_, f64>) -> miniflow::Result<Vec<usize>> {
-    net.feed("X", &x)?;
-    let logits = net.evaluate("logits")?;
-    Ok(logits
-        .axis_iter(Axis(0))
-        .map(|row| {
-            row.iter()
-                .enumerate()
-                .fold((0, f64::NEG_INFINITY), |best, (k, &v)| {
-                    if v > best.1 {
-                        (k, v)
-                    } else {
-                        best
-                    }
-                })
-                .0
-        })
-        .collect())
+    net.feed(Digits::X, &x)?;
+    Ok(metrics::argmax(&net.evaluate(Digits::logits)?)?.to_vec())
 }
 
 /// Saves the params, the scaler and the split's seed to one checkpoint file (atomically).
@@ -239,19 +216,7 @@ fn main() -> ExitCode {
         "\nheld-out accuracy: {:.2}% (seed {seed})",
         100.0 * report.accuracy
     );
-    println!("\nconfusion matrix (rows: true digit, columns: predicted)");
-    print!("     ");
-    for k in 0..CLASSES {
-        print!("{k:>4}");
-    }
-    println!();
-    for (t, row) in report.confusion.axis_iter(Axis(0)).enumerate() {
-        print!("  {t:>2} ");
-        for &n in row {
-            print!("{n:>4}");
-        }
-        println!();
-    }
+    println!("\n{}", report.confusion);
     if let Some(path) = save_to {
         let mut trained = trained;
         let saved = save(&trained, &path).and_then(|()| {

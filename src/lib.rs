@@ -1,13 +1,11 @@
-//! miniflow: neural networks written in a small DSL and compiled, by the [`network!`] macro,
-//! into straight-line forward and backward code over the kernels of `miniflow-core` ([`ops`]).
-//!
-//! See the README for the DSL, the ops and the errors.
-
+// The crate's documentation: an overview and whole-program recipes, compiled and run as
+// doctests. The DSL reference is `network!`'s (miniflow-macros/docs/dsl.md).
+#![doc = include_str!("../docs/guide.md")]
 #![forbid(unsafe_code)]
 
 // No `core` alias: `use miniflow::*` would make a user's `use core::...` ambiguous.
 pub use miniflow_core::{
-    data, dot, error, exec, gradcheck, init, plan, rng, train, Adam, Momentum, Rng,
+    data, dot, error, exec, gradcheck, init, metrics, plan, rng, train, Adam, Momentum, Rng,
 };
 pub use miniflow_core::{
     kind, ndarray, ops, sgd, DimSpec, Error, Graph, GraphKey, Handle, InputKey, Network,
@@ -32,3 +30,9 @@ pub mod __private {
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The DSL reference in `network!`'s documentation, whose examples run here: a proc-macro
+/// crate's doctests cannot use its own macro.
+#[cfg(doctest)]
+#[doc = include_str!("../miniflow-macros/docs/dsl.md")]
+pub struct DslDoctests;

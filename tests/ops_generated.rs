@@ -542,7 +542,7 @@ fn fused_step_with_every_new_op() {
 #[test]
 fn training_the_classifier_lowers_its_loss() {
     // Two separable blobs of three classes; a few hundred fused steps must fit them.
-    let mut net = Classifier::new();
+    let mut net = Classifier::zeroed();
     let x = Array::from_shape_fn((9, 4), |(i, j)| {
         let class = i % 3;
         (if j == class { 2.0 } else { 0.0 }) + 0.1 * ((i * 4 + j) as f64).sin()

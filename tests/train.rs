@@ -263,3 +263,25 @@ fn fit_checks_the_input_names_up_front_and_says_how_to_name_them() {
     .unwrap();
     assert_eq!(h.losses.len(), 2);
 }
+
+/// An update is `sgd_step`, `optimizer_step` or any closure; a closure doing what
+/// `sgd_step` does gives the same run, bit for bit.
+#[test]
+fn a_closure_is_an_update() {
+    let d = data();
+    let fit = Fit::new(3).progress(Progress::Never);
+    let run = |update: &mut dyn FnMut(&mut Reg) -> miniflow::Result<f64>| {
+        let mut n = net();
+        let mut sampler = Shuffled::new(d.len(), 8, 5).unwrap();
+        fit.run(&mut n, &d, &mut sampler, update, |_| {
+            ControlFlow::Continue(())
+        })
+        .unwrap()
+        .losses
+    };
+    let mut step = train::sgd_step(0.1);
+    let by_struct = run(&mut |n: &mut Reg| train::Update::update(&mut step, n));
+    let by_closure = run(&mut |n: &mut Reg| n.sgd_step(0.1));
+    assert_eq!(by_struct, by_closure);
+    assert_eq!(step, train::SgdStep { lr: 0.1 });
+}

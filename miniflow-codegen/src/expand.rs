@@ -67,10 +67,72 @@ pub fn expand(def: &NetworkDef, model: &Model, shapes: &[Shape], plan: &Plan) ->
     hygienic(cx.expand())
 }
 
+/// The bare form (`let mut net = network! { f = linear(X, W, b); ... };`): an expression that
+/// builds a runtime `Graph` of the network, whose shapes are known at run time. The names,
+/// arities, cycles and unused nodes were checked here; the graph runs the same plan with the
+/// same kernels as a declared network.
+pub fn expand_bare(
+    def: &NetworkDef,
+    model: &Model,
+    ranks: &[Option<usize>],
+    plan: &Plan,
+) -> TokenStream {
+    let core = quote!(::miniflow::__private::miniflow_core);
+    let elem = &def.elem;
+    let name = |i: usize| model.nodes[i].name.unraw().to_string();
+    let nodes = plan.order.iter().map(|&i| {
+        let node = &model.nodes[i];
+        let n = name(i);
+        let kind = match &node.kind {
+            Kind::Leaf(LeafKind::Input { grad }) => quote!(#core::NodeKind::Input { grad: #grad }),
+            Kind::Leaf(LeafKind::Param) => quote!(#core::NodeKind::Param),
+            Kind::Op { op, .. } => {
+                let v = Ident::new(&format!("{op:?}"), Span::call_site());
+                quote!(#core::NodeKind::Op(#core::Op::#v))
+            }
+        };
+        let args = node.args().iter().map(|&a| name(a));
+        let attrs: &[f64] = match &node.kind {
+            Kind::Op { attrs, .. } => attrs,
+            Kind::Leaf(_) => &[],
+        };
+        let doc = def.stmts[i].doc();
+        let rank = match (&node.kind, ranks[i]) {
+            (Kind::Leaf(_), Some(r)) => quote!(::core::option::Option::Some(#r)),
+            _ => quote!(::core::option::Option::None),
+        };
+        let shape = match &def.stmts[i] {
+            crate::ast::Stmt::Leaf(leaf) if leaf.sized => {
+                let dims = leaf.dims.iter().map(|d| match d {
+                    crate::ast::DimExpr::Fixed(n) => {
+                        let n = n.base10_parse::<usize>().unwrap_or_default();
+                        quote!(#core::DimSpec::Fixed(#n))
+                    }
+                    crate::ast::DimExpr::Named(name) => {
+                        let name = name.unraw().to_string();
+                        quote!(#core::DimSpec::Named(#name))
+                    }
+                });
+                quote!(::core::option::Option::Some(&[#(#dims),*]))
+            }
+            _ => quote!(::core::option::Option::None),
+        };
+        quote!(#core::rt::BareNode { name: #n, kind: #kind, args: &[#(#args),*], attrs: &[#(#attrs),*], doc: #doc, rank: #rank, shape: #shape })
+    });
+    let loss = name(plan.loss.target);
+    let outputs = plan.outputs.iter().map(|f| name(f.target));
+    quote! {
+        {
+            static __MF_NODES: &[#core::rt::BareNode] = &[#(#nodes),*];
+            #core::rt::bare_network::<#elem>(__MF_NODES, #loss, &[#(#outputs),*])
+        }
+    }
+}
+
 /// The names the generated code gives its own parameters, locals and closure arguments.
 const LOCALS: &[&str] = &[
-    "lr", "name", "value", "on", "f", "e", "loss", "grad", "__binder", "__dims", "__need",
-    "__target", "__k", "__a",
+    "lr", "name", "value", "on", "f", "e", "loss", "grad", "seed", "net", "__binder", "__dims",
+    "__need", "__target", "__k", "__a",
 ];
 
 /// Renames the generated code's own parameters and locals (`lr` to `__mf_lr`, ...) and gives
@@ -254,8 +316,16 @@ impl Ctx<'_> {
         });
         let handles = (0..self.model.nodes.len()).map(|i| self.handle(i));
         let new_doc = format!(
-            "Creates `{name}` with every param zero and no input fed; set params with \
-             `Network::set_param`."
+            "Creates `{name}` ready to train: params drawn by `miniflow::init::Init::Default` \
+             (per use: `U(±1/sqrt(fan_in))` for weights, He for weights feeding `relu`, biases \
+             zero) from the fixed seed `miniflow::init::DEFAULT_SEED`, so every `new()` is the \
+             same network. No input is fed."
+        );
+        let seeded_doc =
+            format!("Creates `{name}` with params drawn as by [`{name}::new`], from `seed`.");
+        let zeroed_doc = format!(
+            "Creates `{name}` with every param zero (it cannot learn until its params are set \
+             or initialised: see `miniflow::init`)."
         );
 
         quote! {
@@ -282,6 +352,18 @@ impl Ctx<'_> {
 
                 #[doc = #new_doc]
                 pub fn new() -> Self {
+                    Self::seeded(#core::init::DEFAULT_SEED)
+                }
+
+                #[doc = #seeded_doc]
+                pub fn seeded(seed: u64) -> Self {
+                    let mut net = Self::zeroed();
+                    #core::init::default(&mut net, seed);
+                    net
+                }
+
+                #[doc = #zeroed_doc]
+                pub fn zeroed() -> Self {
                     #name {
                         __fed: [false; #n_inputs],
                         __fresh: false,

@@ -36,7 +36,27 @@ pub fn pipeline(input: TokenStream) -> syn::Result<TokenStream> {
     check_nesting(&input)?;
     let def: ast::NetworkDef = syn::parse2(input)?;
     let model = validate::validate(&def)?;
-    let shapes = shapes::infer(&def, &model)?;
+    if def.bare {
+        let ranks = match (shapes::bare_ranks(&def, &model), validate::late(&model)) {
+            (Ok(ranks), Ok(())) => ranks,
+            (Err(mut e), Err(late)) => {
+                e.combine(late);
+                return Err(e);
+            }
+            (Err(e), Ok(())) | (Ok(_), Err(e)) => return Err(e),
+        };
+        let plan = plan::plan(&model)?;
+        return Ok(expand::expand_bare(&def, &model, &ranks, &plan));
+    }
+    // Shape errors first, then unused nodes: both are reported when both apply.
+    let shapes = match (shapes::infer(&def, &model), validate::late(&model)) {
+        (Ok(shapes), Ok(())) => shapes,
+        (Err(mut e), Err(late)) => {
+            e.combine(late);
+            return Err(e);
+        }
+        (Err(e), Ok(())) | (Ok(_), Err(e)) => return Err(e),
+    };
     let plan = plan::plan(&model)?;
     Ok(expand::expand(&def, &model, &shapes, &plan))
 }

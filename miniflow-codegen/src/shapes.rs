@@ -5,7 +5,7 @@
 use crate::ast::{DimExpr, LeafKind, NetworkDef, Stmt};
 use crate::plan::topo_order;
 use crate::validate::{Kind, Model};
-use miniflow_ops::{format_shape, Dim, ShapeErrorKind};
+use miniflow_ops::{format_shape, Dim, Op, ShapeErrorKind};
 use quote::ToTokens;
 use std::fmt;
 use syn::ext::IdentExt;
@@ -47,6 +47,54 @@ impl Dim for SymDim {
 }
 
 pub type Shape = Vec<SymDim>;
+
+/// What to do about a shape error, when the cause is a common one: two names for one
+/// dimension, or a weight written `[out, in]` as PyTorch stores it.
+fn hint(op: Op, kind: &ShapeErrorKind<SymDim>, args: &[&[SymDim]], names: &[&str]) -> String {
+    let named = |s: &[SymDim]| -> Vec<String> {
+        s.iter()
+            .filter_map(|d| match d {
+                SymDim::Named(n) => Some(n.clone()),
+                SymDim::Fixed(_) => None,
+            })
+            .collect()
+    };
+    let (a, b) = match kind {
+        ShapeErrorKind::Dim {
+            found: SymDim::Named(a),
+            expected: SymDim::Named(b),
+            ..
+        } => (vec![a.clone()], vec![b.clone()]),
+        ShapeErrorKind::Count { expected, found } | ShapeErrorKind::Shape { expected, found } => {
+            (named(expected), named(found))
+        }
+        _ => (Vec::new(), Vec::new()),
+    };
+    let (only_a, only_b): (Vec<&String>, Vec<&String>) = (
+        a.iter().filter(|n| !b.contains(n)).collect(),
+        b.iter().filter(|n| !a.contains(n)).collect(),
+    );
+    if let ([x], [y]) = (only_a.as_slice(), only_b.as_slice()) {
+        return format!(
+            "; `{x}` and `{y}` are different names, so their sizes are not known to be equal: if they are one dimension, use one name for both (e.g. `{y}`)"
+        );
+    }
+    // linear(x: [m, k], w: [n, k]) or matmul(a: [m, k], b: [n, k]): a weight stored [out, in].
+    if let (Op::Linear | Op::Matmul, ShapeErrorKind::Dim { axis: 0, .. }) = (op, kind) {
+        if let ([_, k], [out, k2]) = (args[0], args.get(1).copied().unwrap_or(&[])) {
+            if k == k2 {
+                return format!(
+                    "; miniflow weights are `[in, out]` (`{}` computes `{}·{}`), unlike PyTorch's `nn.Linear.weight`, which is `[out, in]`: declare `{}: [{k}, {out}]`",
+                    op,
+                    names.first().unwrap_or(&"x"),
+                    names.get(1).unwrap_or(&"w"),
+                    names.get(1).unwrap_or(&"w"),
+                );
+            }
+        }
+    }
+    String::new()
+}
 
 /// The largest number of elements a node's fixed dims may multiply to: an array's size in
 /// bytes must fit in an `isize` (what `ndarray` and the allocator allow), for the element type.
@@ -159,12 +207,13 @@ pub fn infer(def: &NetworkDef, model: &Model) -> syn::Result<Vec<Shape>> {
                     .collect();
                 let span = arg_idents.get(e.arg).map_or(op_ident.span(), |a| a.span());
                 // Rank and dim messages name one axis; show every argument's shape beside them.
-                let context = match e.kind {
+                let mut context = match e.kind {
                     ShapeErrorKind::Rank { .. } | ShapeErrorKind::Dim { .. } => {
                         format!(" (here {})", described.join(", "))
                     }
                     _ => String::new(),
                 };
+                context.push_str(&hint(*op, &e.kind, &arg_shapes, &names));
                 return Err(Error::new(
                     span,
                     format!(
@@ -193,6 +242,96 @@ pub fn infer(def: &NetworkDef, model: &Model) -> syn::Result<Vec<Shape>> {
         ));
     }
     Ok(shapes)
+}
+
+/// The bare form's shapes stage: leaves are sized at run time, but ranks are known where an
+/// op fixes them ([`Op::arg_rank`]). Each leaf gets the rank its uses (or its written dims)
+/// fix; every op argument of a known rank is checked against what the op needs. Errors are
+/// spanned on the argument as written.
+pub fn bare_ranks(def: &NetworkDef, model: &Model) -> syn::Result<Vec<Option<usize>>> {
+    let mut ranks: Vec<Option<usize>> = vec![None; model.nodes.len()];
+    // Where each leaf's rank came from, for a conflict: (op, argument name).
+    let mut source: Vec<Option<String>> = vec![None; model.nodes.len()];
+    for (i, stmt) in def.stmts.iter().enumerate() {
+        if let Stmt::Leaf(leaf) = stmt {
+            if leaf.sized {
+                ranks[i] = Some(leaf.dims.len());
+                source[i] = Some("its declared shape".to_string());
+            }
+        }
+    }
+    let mut errors: Option<Error> = None;
+    let mut push = |e: Error| match &mut errors {
+        Some(all) => all.combine(e),
+        None => errors = Some(e),
+    };
+    // Leaves first: a leaf may be used before the op that fixes its rank.
+    for node in &model.nodes {
+        let Kind::Op { op, args, arg_idents, .. } = &node.kind else { continue };
+        for (k, (&a, ident)) in args.iter().zip(arg_idents).enumerate() {
+            let (Some(r), Kind::Leaf(_)) = (op.arg_rank(k), &model.nodes[a].kind) else {
+                continue;
+            };
+            let here = format!("`{}` of `{op}`", param_name(*op, k));
+            match ranks[a] {
+                None => {
+                    ranks[a] = Some(r);
+                    source[a] = Some(here);
+                }
+                Some(known) if known != r => push(Error::new(
+                    ident.span(),
+                    format!(
+                        "`{}` must have rank {r} as {here}, but it has rank {known} from {}; a leaf has one rank",
+                        ident.unraw(),
+                        source[a].as_deref().unwrap_or("another use"),
+                    ),
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    let order = topo_order(model).unwrap_or_else(|_| (0..model.nodes.len()).collect());
+    for &i in &order {
+        let Kind::Op {
+            op,
+            args,
+            arg_idents,
+            ..
+        } = &model.nodes[i].kind
+        else {
+            continue;
+        };
+        for (k, (&a, ident)) in args.iter().zip(arg_idents).enumerate() {
+            if let (Some(r), Some(found)) = (op.arg_rank(k), ranks[a]) {
+                if r != found && !matches!(model.nodes[a].kind, Kind::Leaf(_)) {
+                    push(Error::new(
+                        ident.span(),
+                        format!(
+                            "`{}` has rank {found}, but the `{}` of `{op}` must have rank {r}; expected {}",
+                            ident.unraw(),
+                            param_name(*op, k),
+                            op.signature(),
+                        ),
+                    ));
+                }
+            }
+        }
+        let arg_ranks: Vec<Option<usize>> = args.iter().map(|&a| ranks[a]).collect();
+        ranks[i] = op.output_rank(&arg_ranks);
+    }
+    match errors {
+        Some(e) => Err(e),
+        None => Ok(ranks),
+    }
+}
+
+/// The name of node argument `k` of `op` in its signature (literals skipped).
+fn param_name(op: Op, k: usize) -> &'static str {
+    (0..64)
+        .map_while(|p| op.param(p))
+        .filter(|p| !matches!(p.kind, miniflow_ops::ParamKind::Literal))
+        .nth(k)
+        .map_or("argument", |p| p.name)
 }
 
 #[cfg(test)]

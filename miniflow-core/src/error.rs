@@ -74,6 +74,15 @@ pub enum Error {
         /// The node (or output) that needs it.
         needed_by: String,
     },
+    /// A param that a computation needs was never set (a runtime graph's param of run-time
+    /// shape, as the bare form of `network!` makes them, has no value until set).
+    #[error("param `{param}` was never set, but `{needed_by}` needs it: set it with `set(\"{param}\", &value)` (or draw every param with `miniflow::init`)")]
+    ParamNotSet {
+        /// The param without a value.
+        param: String,
+        /// The node (or output) that needs it.
+        needed_by: String,
+    },
     /// No node has this name.
     #[error("no node named `{name}`{}", did_you_mean(suggestion))]
     UnknownNode {
@@ -237,6 +246,37 @@ pub enum Error {
         function: &'static str,
         /// What is wrong with the argument.
         what: String,
+    },
+    /// Predictions and labels that must pair up one to one have different lengths
+    /// ([`metrics`](crate::metrics)).
+    #[error(
+        "{function}: {predictions} prediction(s) but {labels} label(s); give one prediction per label (the same rows, in the same order)"
+    )]
+    LengthMismatch {
+        /// The function called (e.g. `accuracy`).
+        function: &'static str,
+        /// How many predictions it was given.
+        predictions: usize,
+        /// How many labels.
+        labels: usize,
+    },
+    /// A label or a prediction is not a class index: not a whole number from 0, or not below
+    /// the number of classes ([`metrics`](crate::metrics)).
+    #[error(
+        "{function}: {which} {index} is {value}, which is not a class index{}",
+        class_bound(classes)
+    )]
+    NotAClass {
+        /// The function called (e.g. `accuracy`).
+        function: &'static str,
+        /// `"label"` or `"prediction"`.
+        which: &'static str,
+        /// Its position in the sequence given.
+        index: usize,
+        /// The value found.
+        value: LabelValue,
+        /// The number of classes, if the function knows it.
+        classes: Option<usize>,
     },
     /// A gzipped file decompresses to more than the configured limit (a guard against
     /// decompression bombs).
@@ -470,6 +510,16 @@ impl std::fmt::Display for LabelValue {
         } else {
             std::fmt::LowerExp::fmt(&v, f)
         }
+    }
+}
+
+/// What class indices a metric accepts, for [`Error::NotAClass`].
+fn class_bound(classes: &Option<usize>) -> String {
+    match classes {
+        Some(0) => "; there are no classes (no class names?)".to_string(),
+        Some(1) => "; the only class index is 0 (1 class)".to_string(),
+        Some(k) => format!("; class indices are whole numbers 0 to {} ({k} classes)", k - 1),
+        None => "; class indices are whole numbers 0, 1, 2, ... (class indices, not one-hot rows or probabilities: for those, take each row's argmax)".to_string(),
     }
 }
 

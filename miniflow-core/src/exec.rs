@@ -46,7 +46,9 @@ use crate::error::{Error, Result};
 use crate::network::{DimSpec, NetworkSpec, NodeKind};
 use crate::ops::{self, DynBackward, DynNode, GradOut, KernelError};
 use crate::Scalar;
-use miniflow_ops::plan::{self, Dag, Forward, Node, Plan, PlanError, Rules, Schedule, Sink};
+use miniflow_ops::plan::{
+    self, Dag, Forward, Leaf, Node, NodeKind as PlanKind, Plan, PlanError, Rules, Schedule, Sink,
+};
 use miniflow_ops::Op;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
@@ -580,9 +582,15 @@ pub(crate) fn run_forward<T: Scalar>(
             crate::rt::check_finite_leaf(values[leaf].view(), &prog.names[leaf])?;
         }
     }
-    let missing = |leaf: usize| Error::MissingFeed {
-        input: prog.names[leaf].clone(),
-        needed_by: prog.names[f.target].clone(),
+    let missing = |leaf: usize| match prog.dag.nodes[leaf].kind {
+        PlanKind::Leaf(Leaf::Param) => Error::ParamNotSet {
+            param: prog.names[leaf].clone(),
+            needed_by: prog.names[f.target].clone(),
+        },
+        _ => Error::MissingFeed {
+            input: prog.names[leaf].clone(),
+            needed_by: prog.names[f.target].clone(),
+        },
     };
     if let Some(&i) = f.inputs.iter().find(|&&i| !set[i]) {
         return Err(missing(i));

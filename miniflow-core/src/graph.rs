@@ -158,6 +158,8 @@ struct Node {
     args: Vec<usize>,
     /// The identity of the graph that created the node (a clone keeps its original's nodes).
     origin: u64,
+    /// For a leaf without a declared shape: the rank its values must have, if fixed.
+    rank: Option<usize>,
 }
 
 /// What running the graph as a [`Network`] keeps between calls.
@@ -341,6 +343,27 @@ impl<T: Scalar> Graph<T> {
         self.grads[id.index] = grad;
         self.has_value[id.index] = true;
         self.stamps[id.index] = self.tick();
+        Ok(id)
+    }
+
+    /// Adds an input whose values must have rank `rank` (any sizes): what the bare form of
+    /// `network!` makes of an undeclared leaf, its rank taken from where it is used
+    /// (`linear`'s `x` is a matrix). A value of another rank is [`Error::Shape`] when fed.
+    pub fn input_of_rank(&mut self, name: impl Into<String>, rank: usize) -> Result<NodeId> {
+        let id = self.input(name)?;
+        self.nodes[id.index].rank = Some(rank);
+        Ok(id)
+    }
+
+    /// Adds a param whose shape is given by the first [`set`](Network::set) (of rank `rank`
+    /// when given): the seed's way, where weights are fed like data, and what the bare form of
+    /// `network!` makes of an undeclared weight or bias. Until set it has no value: a forward
+    /// pass that needs it is [`Error::ParamNotSet`], and [`Network::visit_params`] (so the
+    /// optimizers, [`init`](crate::init) and [`persist`](crate::persist)) skips it. A later
+    /// `set` may change its shape.
+    pub fn param_unsized(&mut self, name: impl Into<String>, rank: Option<usize>) -> Result<NodeId> {
+        let id = self.leaf(name.into(), NodeKind::Param, None)?;
+        self.nodes[id.index].rank = rank;
         Ok(id)
     }
 
@@ -690,6 +713,7 @@ impl<T: Scalar> Graph<T> {
         self.nodes.push(Node {
             args,
             origin: self.identity,
+            rank: None,
         });
         // Empty until fed or computed (an empty array does not allocate).
         self.values.push(ArrayD::zeros(IxDyn(&[0])));
@@ -845,6 +869,11 @@ impl<T: Scalar> Graph<T> {
         }
         match node.shape.as_deref() {
             Some(decl) => crate::rt::check_shape(value, &node.name, decl),
+            None if self.nodes[i].rank.is_some_and(|r| r != value.ndim()) => Err(Error::Shape {
+                node: node.name.to_string(),
+                expected: rank_text(self.nodes[i].rank.unwrap_or_default()),
+                found: value.shape().to_vec(),
+            }),
             None => match value.shape().iter().position(|&n| n == 0) {
                 Some(axis) => Err(Error::EmptyBatch {
                     node: node.name.to_string(),
@@ -1345,7 +1374,7 @@ impl<T: Scalar> Graph<T> {
             });
         }
         let ids = self.indices(trainables)?;
-        let into_labels = self.into_data_args();
+        let into_labels = self.feeds_data_args();
         for (k, &t) in ids.iter().enumerate() {
             let name = self.name_of(t);
             if ids[..k].contains(&t) {
@@ -1387,7 +1416,7 @@ impl<T: Scalar> Graph<T> {
 
     /// Which nodes' values reach an op argument that gets no gradient (the labels of
     /// `softmax_cross_entropy`), directly or through other nodes (cycles allowed).
-    fn into_data_args(&self) -> Vec<bool> {
+    fn feeds_data_args(&self) -> Vec<bool> {
         let mut marked = vec![false; self.nodes.len()];
         let mut stack: Vec<usize> = Vec::new();
         for (i, node) in self.nodes.iter().enumerate() {
@@ -1459,7 +1488,7 @@ impl<T: Scalar> Graph<T> {
             })
             .collect();
         let prog = Program::new(names, dag, attrs, decl, Rules::ALL)?;
-        let into_labels = self.into_data_args();
+        let into_labels = self.feeds_data_args();
         // What `network!` rejects at compile time: a trained leaf that cannot reach the loss,
         // or whose value flows into labels.
         for (i, node) in self.spec.nodes.iter().enumerate() {
@@ -1596,6 +1625,11 @@ impl<T: Scalar> Graph<T> {
     }
 }
 
+/// How a shape of rank `rank` reads in a message: `[_, _] (rank 2)`.
+fn rank_text(rank: usize) -> String {
+    format!("[{}] (rank {rank}, any sizes)", vec!["_"; rank].join(", "))
+}
+
 /// Why a trained leaf flowing into labels is refused.
 const LABELS_REASON: &str = "its value flows into an argument that gets no gradient (the labels \
                              of `softmax_cross_entropy`), so its gradient would be incomplete; \
@@ -1720,20 +1754,26 @@ impl<T: Scalar> Network for Graph<T> {
             spec,
             values,
             grads,
+            has_value,
             ..
         } = self;
+        // `index` counts every param, set or not, so that optimizer state stays keyed to the
+        // same param when an unsized one is set later.
         let params = spec
             .nodes
             .iter()
-            .zip(values.iter_mut().zip(grads.iter()))
-            .filter(|(n, _)| n.kind == NodeKind::Param);
-        for (index, (node, (value, grad))) in params.enumerate() {
-            f(ParamMut {
-                index,
-                name: &node.name,
-                value: value.view_mut(),
-                grad: grad.view(),
-            });
+            .zip(values.iter_mut().zip(grads.iter()).zip(has_value.iter()))
+            .filter(|(n, _)| n.kind == NodeKind::Param)
+            .enumerate();
+        for (index, (node, ((value, grad), &set))) in params {
+            if set {
+                f(ParamMut {
+                    index,
+                    name: &node.name,
+                    value: value.view_mut(),
+                    grad: grad.view(),
+                });
+            }
         }
         self.touch_params();
     }
@@ -1846,7 +1886,7 @@ mod tests {
                 path: vec!["a".into(), "b".into(), "a".into()]
             }
         );
-        assert_eq!(g.value(x).unwrap_err().to_string().is_empty(), false);
+        assert!(!g.value(x).unwrap_err().to_string().is_empty());
     }
 
     #[test]

@@ -7,9 +7,10 @@
 //!
 //! Written once over the [`Network`] trait, for every network: [`init`] (seeded
 //! initialisation), [`optim`] (SGD, momentum, Adam), [`train`] (a training loop),
-//! [`gradcheck`] (finite-difference gradient checks) and [`dot`] (Graphviz export); with
-//! [`data`] (CSV reading, scaling, splits and mini-batches) and [`rng`] (the seeded generator
-//! they all draw from), and [`persist`] (params and training state as safetensors files;
+//! [`gradcheck`] (finite-difference gradient checks), [`dot`] (Graphviz export) and
+//! [`metrics`] (argmax, accuracy, a confusion matrix, for classifiers); with [`data`] (CSV
+//! reading, scaling, splits and mini-batches) and [`rng`] (the seeded generator they all
+//! draw from), and [`persist`] (params and training state as safetensors files;
 //! the `safetensors` feature).
 
 // `unsafe` appears once, in `ops::matmul`, to call a CPU-feature-specific copy of a loop after
@@ -28,6 +29,7 @@ pub mod exec;
 pub mod gradcheck;
 pub mod graph;
 pub mod init;
+pub mod metrics;
 pub mod network;
 pub mod ops;
 pub mod optim;

@@ -369,8 +369,8 @@ impl<N, K, D> fmt::Debug for Handle<N, K, D> {
 /// What names an input of `N` fed with an array of rank `D`: a typed handle of that rank, or
 /// a name (any rank, checked at run time).
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be fed with an array of rank `{D}`",
-    label = "not an input of this network with this rank",
+    message = "only inputs are fed, and this handle is not an input's: `{Self}`",
+    label = "not an input of this network",
     note = "`feed` takes an input's handle (e.g. `Net::X`) and an array of the input's rank; params are set with `set`"
 )]
 pub trait InputKey<N, D> {
@@ -381,8 +381,8 @@ pub trait InputKey<N, D> {
 /// What names a param of `N` set with an array of rank `D`: a typed handle of that rank, or a
 /// name.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be set with an array of rank `{D}`",
-    label = "not a param of this network with this rank",
+    message = "only params are set, and this handle is not a param's: `{Self}`",
+    label = "not a param of this network",
     note = "`set` takes a param's handle (e.g. `Net::W`) and an array of the param's rank; inputs are fed with `feed`"
 )]
 pub trait ParamKey<N, D> {

@@ -27,11 +27,10 @@ pub fn load<T: Scalar, D: Dimension>(
             expected: format_shape(decl),
             found: value.shape().to_vec(),
         })?;
-    if buf.shape() == value.shape() {
-        buf.assign(&value);
-    } else {
-        *buf = value.to_owned();
+    if buf.shape() != value.shape() {
+        reshape_in_place(buf, value.raw_dim());
     }
+    buf.assign(&value);
     Ok(())
 }
 
@@ -58,6 +57,21 @@ pub fn check_shape<T>(value: &ArrayViewD<'_, T>, node: &str, decl: &[DimSpec]) -
         });
     }
     Ok(())
+}
+
+/// Gives `buf` the shape `dim`, keeping its allocation when it is large enough: a short last
+/// batch of an epoch, and the full batches after it, allocate nothing. New elements are zero.
+fn reshape_in_place<T: Scalar, D: Dimension>(buf: &mut Array<T, D>, dim: D) {
+    // An empty array of the same rank holds the buffer's place (it allocates nothing).
+    let empty = Array::from_shape_vec(D::zeros(dim.ndim()), Vec::new());
+    let (Ok(empty), false) = (empty, dim.ndim() == 0) else {
+        *buf = Array::zeros(dim);
+        return;
+    };
+    let (mut data, _) = std::mem::replace(buf, empty).into_raw_vec_and_offset();
+    data.clear();
+    data.resize(dim.size(), T::zero());
+    *buf = Array::from_shape_vec(dim.clone(), data).unwrap_or_else(|_| Array::zeros(dim));
 }
 
 /// In check mode: the error for the first non-finite element of `v`, the value or gradient
@@ -110,11 +124,12 @@ fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
     index
 }
 
-/// Gives `buf` the shape `dim`, reallocating only when it differs.
+/// Gives `buf` the shape `dim`. A buffer keeps its largest allocation, so switching between
+/// batch sizes it has seen (the short last batch of an epoch) never allocates.
 #[inline]
 pub fn ensure<T: Scalar, D: Dimension>(buf: &mut Array<T, D>, dim: D) {
     if buf.shape() != dim.slice() {
-        *buf = Array::zeros(dim);
+        reshape_in_place(buf, dim);
     }
 }
 
@@ -285,4 +300,93 @@ mod tests {
         assert!(matches!(&err, Error::NonFinite { index, .. } if index == &[1, 2, 3]));
         assert!(check_finite(m.row(0), "h", "forward").is_ok());
     }
+}
+
+/// One node of a network written in the bare form of `network!`, as the macro emits it (in an
+/// order where each node follows its arguments).
+#[derive(Clone, Copy, Debug)]
+pub struct BareNode {
+    /// The node's name (a derived name for a nested call).
+    pub name: &'static str,
+    /// Input, param or op.
+    pub kind: NodeKind,
+    /// The op's node arguments, by name.
+    pub args: &'static [&'static str],
+    /// The op's literal arguments.
+    pub attrs: &'static [f64],
+    /// The doc comment written on the statement.
+    pub doc: &'static str,
+    /// For a leaf: the rank its uses fix (`linear`'s `x` is 2), if any.
+    pub rank: Option<usize>,
+    /// For a leaf: its shape, if written (`input X: [batch, 2];`).
+    pub shape: Option<&'static [DimSpec]>,
+}
+
+/// The runtime graph of a bare-form network: its leaves sized at run time, every input's
+/// gradient computed (the seed's test reads them all). The macro checked names, arities,
+/// cycles, unused nodes, ranks and literals, so building cannot fail.
+pub fn bare_network<T: Scalar>(
+    nodes: &[BareNode],
+    loss: &str,
+    outputs: &[&str],
+) -> crate::Graph<T> {
+    match build_bare(nodes, loss, outputs) {
+        Ok(g) => g,
+        // Every builder error is a compile error of the macro.
+        Err(e) => unreachable!("network! accepted a network the runtime graph rejects: {e}"),
+    }
+}
+
+fn build_bare<T: Scalar>(
+    nodes: &[BareNode],
+    loss: &str,
+    outputs: &[&str],
+) -> Result<crate::Graph<T>> {
+    let mut g = crate::Graph::new();
+    g.set_name("Network");
+    for node in nodes {
+        let id = match node.kind {
+            NodeKind::Input { grad } => {
+                let id = match (node.shape, node.rank) {
+                    (Some(shape), _) => g.input_shaped(node.name, shape)?,
+                    (None, Some(r)) => g.input_of_rank(node.name, r)?,
+                    (None, None) => g.input(node.name)?,
+                };
+                g.set_requires_grad(id, grad)?;
+                id
+            }
+            NodeKind::Param => {
+                let fixed: Option<Vec<usize>> = node.shape.and_then(|s| {
+                    s.iter()
+                        .map(|d| match d {
+                            DimSpec::Fixed(n) => Some(*n),
+                            DimSpec::Named(_) => None,
+                        })
+                        .collect()
+                });
+                match fixed {
+                    Some(fixed) => g.param(node.name, &fixed)?,
+                    None => g.param_unsized(node.name, node.rank)?,
+                }
+            }
+            NodeKind::Op(op) => {
+                let args = node
+                    .args
+                    .iter()
+                    .map(|a| g.find(a))
+                    .collect::<Result<Vec<_>>>()?;
+                g.op_with(node.name, op, &args, node.attrs)?
+            }
+        };
+        if !node.doc.is_empty() {
+            g.set_doc(id, node.doc)?;
+        }
+    }
+    let loss = g.find(loss)?;
+    g.set_loss(loss)?;
+    for o in outputs {
+        let o = g.find(o)?;
+        g.add_output(o)?;
+    }
+    Ok(g)
 }

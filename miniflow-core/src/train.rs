@@ -160,7 +160,7 @@ impl<'a> Fit<'a> {
 
     /// Trains `net` on `data`: for each epoch, for each batch of `sampler`, gathers the rows,
     /// feeds them, and calls `update` (which runs one training step and returns the loss
-    /// before it, e.g. [`sgd_step`] or [`optimizer_step`]). After each epoch `on_epoch` gets
+    /// before it: [`sgd_step`], [`optimizer_step`] or a closure; see [`Update`]). After each epoch `on_epoch` gets
     /// the [`EpochStats`]; returning [`ControlFlow::Break`] stops the run.
     ///
     /// Fails before training if the network lacks the inputs named by [`Fit::inputs`]; then on
@@ -178,7 +178,7 @@ impl<'a> Fit<'a> {
         N: Network + ?Sized,
         D: RemoveAxis,
         S: Sampler + ?Sized,
-        U: FnMut(&mut N) -> Result<N::Elem>,
+        U: Update<N>,
         C: FnMut(&EpochStats) -> ControlFlow<()>,
     {
         self.check_inputs(net)?;
@@ -201,7 +201,7 @@ impl<'a> Fit<'a> {
                 data.gather(rows, &mut batch)?;
                 net.set_input(self.input, batch.x().into_dyn())?;
                 net.set_input(self.target, batch.y().into_dyn())?;
-                let loss = Scalar::to_f64(update(net)?);
+                let loss = Scalar::to_f64(update.update(net)?);
                 sum += loss;
                 batches += 1;
                 bar.tick(epoch, self.epochs, sum / batches as f64);
@@ -232,22 +232,64 @@ impl<'a> Fit<'a> {
     }
 }
 
-/// An update that runs the fused [`Network::sgd_step`] with learning rate `lr`.
-pub fn sgd_step<N: Network + ?Sized>(lr: N::Elem) -> impl FnMut(&mut N) -> Result<N::Elem> {
-    move |net: &mut N| net.sgd_step(lr)
+/// One training step on the batch just fed, returning the loss before the update: what
+/// [`Fit::run`] calls for each batch. [`sgd_step`] and [`optimizer_step`] make the usual
+/// two; any closure `FnMut(&mut N) -> Result<N::Elem>` is one too.
+pub trait Update<N: Network + ?Sized> {
+    /// Runs the step on `net`, whose inputs hold the batch, and returns the loss before it.
+    fn update(&mut self, net: &mut N) -> Result<N::Elem>;
 }
 
-/// An update that runs [`Network::forward_backward`] then `optimizer`'s step.
-pub fn optimizer_step<N, O>(optimizer: &mut O) -> impl FnMut(&mut N) -> Result<N::Elem> + '_
+impl<N, F> Update<N> for F
+where
+    N: Network + ?Sized,
+    F: FnMut(&mut N) -> Result<N::Elem>,
+{
+    fn update(&mut self, net: &mut N) -> Result<N::Elem> {
+        self(net)
+    }
+}
+
+/// The fused SGD update made by [`sgd_step`]: [`Network::sgd_step`] with learning rate `lr`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SgdStep<T> {
+    /// The learning rate.
+    pub lr: T,
+}
+
+impl<N: Network + ?Sized> Update<N> for SgdStep<N::Elem> {
+    fn update(&mut self, net: &mut N) -> Result<N::Elem> {
+        net.sgd_step(self.lr)
+    }
+}
+
+/// An update that runs the fused [`Network::sgd_step`] with learning rate `lr`.
+pub fn sgd_step<T: Scalar>(lr: T) -> SgdStep<T> {
+    SgdStep { lr }
+}
+
+/// The update made by [`optimizer_step`]: [`Network::forward_backward`] then the
+/// optimizer's step.
+#[derive(Debug)]
+pub struct OptimizerStep<'a, O> {
+    optimizer: &'a mut O,
+}
+
+impl<N, O> Update<N> for OptimizerStep<'_, O>
 where
     N: Network + ?Sized,
     O: Optimizer<N::Elem>,
 {
-    move |net: &mut N| {
+    fn update(&mut self, net: &mut N) -> Result<N::Elem> {
         let loss = net.forward_backward()?;
-        optimizer.step(net)?;
+        self.optimizer.step(net)?;
         Ok(loss)
     }
+}
+
+/// An update that runs [`Network::forward_backward`] then `optimizer`'s step.
+pub fn optimizer_step<O>(optimizer: &mut O) -> OptimizerStep<'_, O> {
+    OptimizerStep { optimizer }
 }
 
 /// The bar's message: `epoch 2/10 loss 12.3457`.

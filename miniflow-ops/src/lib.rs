@@ -62,7 +62,7 @@ impl fmt::Display for Arity {
 }
 
 /// Every op a network can use. Everything about an op but its math and shape rule is its
-/// [`OpInfo`] in this crate's table ([`Op::info`]).
+/// entry in the op table, [`Op::info`]; its shape rule is [`Op::infer_shape`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Op {
     /// `linear(x, w, b) = x·w + b`, `b` broadcast over the rows.
@@ -531,6 +531,27 @@ impl Op {
         Op::ALL.into_iter().find(|op| op.name() == name)
     }
 
+    /// The op called `name` in the DSL's spelling (`linear`) or the seed's MiniFlow class
+    /// names (`Linear`, `Sigmoid`, `MSE`; any CamelCase or all-caps form of the name:
+    /// `SoftmaxCrossEntropy`, `BCELogits` is not, `BceLogits` is).
+    pub fn from_any_name(name: &str) -> Option<Op> {
+        Op::from_name(name).or_else(|| {
+            let snake = if name.chars().all(|c| !c.is_lowercase()) {
+                name.to_lowercase()
+            } else {
+                let mut s = String::new();
+                for (i, c) in name.chars().enumerate() {
+                    if c.is_uppercase() && i > 0 {
+                        s.push('_');
+                    }
+                    s.extend(c.to_lowercase());
+                }
+                s
+            };
+            (snake != name).then(|| Op::from_name(&snake)).flatten()
+        })
+    }
+
     /// How many arguments the op takes, literals included.
     pub fn arity(self) -> Arity {
         self.info().arity
@@ -615,6 +636,45 @@ impl Op {
         }
     }
 
+    /// The rank node argument `arg` must have (literals not counted), when the op fixes it:
+    /// `linear`'s `x`, `W` and `b` are 2, 2 and 1. `None` where any rank goes (elementwise
+    /// ops, reductions, `mse`'s arguments). [`Op::infer_shape`] checks these ranks; the bare
+    /// form of `network!` gives undeclared leaves their rank from them.
+    pub fn arg_rank(self, arg: usize) -> Option<usize> {
+        let ranks: &[usize] = match self {
+            Op::Linear => &[2, 2, 1],
+            Op::Matmul => &[2, 2],
+            Op::Softmax => &[2],
+            Op::SoftmaxCrossEntropy => &[2, 1],
+            Op::Sigmoid
+            | Op::Relu
+            | Op::Tanh
+            | Op::LeakyRelu
+            | Op::Sum
+            | Op::Mean
+            | Op::Mse
+            | Op::Bce
+            | Op::BceLogits
+            | Op::Add
+            | Op::Mul
+            | Op::Sub => &[],
+        };
+        ranks.get(arg).copied()
+    }
+
+    /// The rank of the op's output given its arguments' ranks (`None`: not known), or `None`
+    /// if it cannot be told.
+    pub fn output_rank(self, args: &[Option<usize>]) -> Option<usize> {
+        match self {
+            Op::Linear | Op::Matmul | Op::Softmax => Some(2),
+            Op::Sum | Op::Mean | Op::Mse | Op::Bce | Op::BceLogits | Op::SoftmaxCrossEntropy => {
+                Some(0)
+            }
+            Op::Sigmoid | Op::Relu | Op::Tanh | Op::LeakyRelu => args.first().copied().flatten(),
+            Op::Add | Op::Mul | Op::Sub => args.iter().find_map(|r| *r),
+        }
+    }
+
     /// The output shape of the op applied to node arguments of shapes `args` (literals are not
     /// shapes and are left out), or what is wrong with them.
     pub fn infer_shape<D: Dim>(self, args: &[&[D]]) -> Result<Vec<D>, ShapeError<D>> {
@@ -628,28 +688,25 @@ impl Op {
                 },
             });
         }
+        for (k, arg) in args.iter().enumerate() {
+            if let Some(r) = self.arg_rank(k) {
+                rank(k, arg, r)?;
+            }
+        }
         match self {
             Op::Linear => {
                 let (x, w, b) = (args[0], args[1], args[2]);
-                rank(0, x, 2)?;
-                rank(1, w, 2)?;
-                rank(2, b, 1)?;
                 same_dim((1, w, 0), (0, x, 1))?;
                 same_dim((2, b, 0), (1, w, 1))?;
                 Ok(vec![x[0].clone(), w[1].clone()])
             }
             Op::Matmul => {
                 let (a, b) = (args[0], args[1]);
-                rank(0, a, 2)?;
-                rank(1, b, 2)?;
                 same_dim((1, b, 0), (0, a, 1))?;
                 Ok(vec![a[0].clone(), b[1].clone()])
             }
             Op::Sigmoid | Op::Relu | Op::Tanh | Op::LeakyRelu => Ok(args[0].to_vec()),
-            Op::Softmax => {
-                rank(0, args[0], 2)?;
-                Ok(args[0].to_vec())
-            }
+            Op::Softmax => Ok(args[0].to_vec()),
             Op::Sum | Op::Mean => Ok(Vec::new()),
             Op::Mse | Op::Bce | Op::BceLogits => {
                 if !D::same_count(args[0], args[1]) {
@@ -665,8 +722,6 @@ impl Op {
             }
             Op::SoftmaxCrossEntropy => {
                 let (logits, labels) = (args[0], args[1]);
-                rank(0, logits, 2)?;
-                rank(1, labels, 1)?;
                 same_dim((1, labels, 0), (0, logits, 0))?;
                 Ok(Vec::new())
             }
@@ -882,6 +937,13 @@ mod tests {
             assert_eq!(Op::from_name(op.name()), Some(op));
         }
         assert_eq!(Op::from_name("sigmod"), None);
+        assert_eq!(Op::from_any_name("Linear"), Some(Op::Linear));
+        assert_eq!(Op::from_any_name("MSE"), Some(Op::Mse));
+        assert_eq!(
+            Op::from_any_name("SoftmaxCrossEntropy"),
+            Some(Op::SoftmaxCrossEntropy)
+        );
+        assert_eq!(Op::from_any_name("Sigmod"), None);
     }
 
     #[test]

@@ -341,7 +341,7 @@ pub struct Step {
     pub sink: Sink,
     /// The kernel to call: the op's backward kernel for `arg_pos`, or the fusion rule's.
     pub kernel: KernelCall,
-    /// The node a fusion folded into this step ([`Operand::Inner`]), if any.
+    /// The node a fusion folded into this step (the kernel templates' `Operand::Inner`), if any.
     pub fused: Option<usize>,
 }
 

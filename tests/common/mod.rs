@@ -75,6 +75,7 @@ pub fn declared(n: &NodeSpec) -> &[DimSpec] {
 
 /// A spec's name as a `&'static str`: borrowed from a generated network's static spec, leaked
 /// otherwise (tests only).
+#[allow(clippy::ptr_arg)] // the Cow is matched: a borrowed name is kept, not leaked
 pub fn static_name(name: &Cow<'static, str>) -> &'static str {
     match name {
         Cow::Borrowed(s) => s,
