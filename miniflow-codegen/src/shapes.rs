@@ -267,7 +267,15 @@ pub fn bare_ranks(def: &NetworkDef, model: &Model) -> syn::Result<Vec<Option<usi
     };
     // Leaves first: a leaf may be used before the op that fixes its rank.
     for node in &model.nodes {
-        let Kind::Op { op, args, arg_idents, .. } = &node.kind else { continue };
+        let Kind::Op {
+            op,
+            args,
+            arg_idents,
+            ..
+        } = &node.kind
+        else {
+            continue;
+        };
         for (k, (&a, ident)) in args.iter().zip(arg_idents).enumerate() {
             let (Some(r), Kind::Leaf(_)) = (op.arg_rank(k), &model.nodes[a].kind) else {
                 continue;
@@ -345,6 +353,42 @@ mod tests {
         infer(&def, &model)
             .map(|s| s.iter().map(|s| format_shape(s)).collect())
             .map_err(|e| e.to_string())
+    }
+
+    /// The bare form's ranks, by node name.
+    fn ranks(tokens: proc_macro2::TokenStream) -> Result<Vec<(String, Option<usize>)>, String> {
+        let def: NetworkDef = syn::parse2(tokens).map_err(|e| e.to_string())?;
+        let model = crate::validate::validate(&def).map_err(|e| e.to_string())?;
+        let ranks = bare_ranks(&def, &model).map_err(|e| e.to_string())?;
+        Ok(model
+            .nodes
+            .iter()
+            .map(|n| n.name.to_string())
+            .zip(ranks)
+            .collect())
+    }
+
+    #[test]
+    fn bare_leaves_take_their_rank_from_their_positions() {
+        let r = ranks(quote!(f = linear(X, W, b); a = sigmoid(f); cost = mse(y, a))).unwrap();
+        let get = |n: &str| r.iter().find(|(m, _)| m == n).and_then(|(_, r)| *r);
+        assert_eq!(get("X"), Some(2));
+        assert_eq!(get("W"), Some(2));
+        assert_eq!(get("b"), Some(1));
+        assert_eq!(get("y"), None); // mse takes any rank
+        assert_eq!(get("a"), Some(2)); // through the elementwise sigmoid
+        assert_eq!(get("cost"), Some(0));
+    }
+
+    #[test]
+    fn bare_ranks_conflict_and_mismatch_are_errors() {
+        let e = ranks(quote!(a = linear(X, W, b); c = matmul(X, b); cost = mse(a, c))).unwrap_err();
+        assert!(e.contains("`b` must have rank 2"), "{e}");
+        let e = ranks(quote!(s = sum(X); f = linear(s, W, b); cost = mse(y, f))).unwrap_err();
+        assert!(e.contains("`s` has rank 0"), "{e}");
+        // A declared leaf's dims give its rank.
+        let e = ranks(quote!(input X: [n]; f = linear(X, W, b); cost = mse(y, f))).unwrap_err();
+        assert!(e.contains("its declared shape"), "{e}");
     }
 
     #[test]

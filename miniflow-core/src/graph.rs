@@ -361,7 +361,11 @@ impl<T: Scalar> Graph<T> {
     /// pass that needs it is [`Error::ParamNotSet`], and [`Network::visit_params`] (so the
     /// optimizers, [`init`](crate::init) and [`persist`](crate::persist)) skips it. A later
     /// `set` may change its shape.
-    pub fn param_unsized(&mut self, name: impl Into<String>, rank: Option<usize>) -> Result<NodeId> {
+    pub fn param_unsized(
+        &mut self,
+        name: impl Into<String>,
+        rank: Option<usize>,
+    ) -> Result<NodeId> {
         let id = self.leaf(name.into(), NodeKind::Param, None)?;
         self.nodes[id.index].rank = rank;
         Ok(id)
