@@ -141,10 +141,10 @@ impl<T: Scalar> Runtime<T> {
             g.input("W2").expect("graph"),
             g.input("b2").expect("graph"),
         );
-        let l1 = g.linear(x, w1, b1).expect("graph");
-        let s1 = g.sigmoid(l1).expect("graph");
-        let l2 = g.linear(s1, w2, b2).expect("graph");
-        let cost = g.mse(y, l2).expect("graph");
+        let l1 = g.linear("l1", x, w1, b1).expect("graph");
+        let s1 = g.sigmoid("s1", l1).expect("graph");
+        let l2 = g.linear("l2", s1, w2, b2).expect("graph");
+        let cost = g.mse("cost", y, l2).expect("graph");
         let order = g
             .topological_sort([
                 (x, d.x.clone().into_dyn()),

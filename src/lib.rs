@@ -8,8 +8,9 @@ pub use miniflow_core::{
     data, dot, error, exec, gradcheck, init, metrics, plan, rng, train, Adam, Momentum, Rng,
 };
 pub use miniflow_core::{
-    kind, ndarray, ops, sgd, DimSpec, Error, Graph, Handle, InputKey, Network, NetworkSpec, NodeId,
-    NodeKey, NodeKind, NodeSpec, Op, Optimizer, OutputKey, ParamKey, ParamMut, Result, Scalar, Sgd,
+    kind, ndarray, ops, sgd, DimSpec, Error, Graph, GraphKey, Handle, InputKey, Network,
+    NetworkSpec, NodeId, NodeKey, NodeKind, NodeSpec, Op, Optimizer, OutputKey, ParamKey, ParamMut,
+    Result, Scalar, Sgd,
 };
 pub use miniflow_macros::network;
 

@@ -116,8 +116,8 @@ fn the_runtime_graph_names_the_same_nodes() {
         g.input("b").unwrap(),
     );
     let f = g.op("f", Op::Linear, &[x, w, b]).unwrap();
-    let a = g.sigmoid(f).unwrap();
-    let _cost = g.mse(y, a).unwrap();
+    let a = g.sigmoid("a", f).unwrap();
+    let _cost = g.mse("cost", y, a).unwrap();
     g.set_check_finite(true);
     let order = g
         .topological_sort([
@@ -127,7 +127,7 @@ fn the_runtime_graph_names_the_same_nodes() {
             (b, array![0.0].into_dyn()),
         ])
         .unwrap();
-    let err = g.forward(&order).unwrap_err();
+    let err = g.forward_order(&order).unwrap_err();
     assert!(
         matches!(&err, Error::NonFinite { node, pass: "forward", .. } if node == "f"),
         "{err:?}"

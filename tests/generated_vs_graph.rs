@@ -235,7 +235,7 @@ fn fan_out_matches_graph() {
         );
     }
     // The spec is in forward order even though the source is not.
-    let order: Vec<&str> = net.spec().nodes.iter().map(|n| n.name).collect();
+    let order: Vec<&str> = net.spec().nodes.iter().map(|n| &*n.name).collect();
     assert_eq!(
         order,
         ["x", "y", "w", "b", "w2", "c", "c2", "wx", "z", "h", "s", "t", "o", "u", "v", "l"]
@@ -288,7 +288,7 @@ fn add_with_a_repeated_argument_matches_finite_differences() {
 #[test]
 fn output_needs_only_its_inputs_and_the_loss_needs_all() {
     let mut net = WithOutput::new();
-    assert_eq!(net.spec().outputs, ["p"]);
+    assert_eq!(net.spec().outputs.as_ref(), ["p"]);
     let dims = [("batch", 5)];
     let feed = random_feed(net.spec(), &dims, 51);
     let without_y: Feed = feed.iter().filter(|(n, _)| *n != "y").cloned().collect();

@@ -59,8 +59,8 @@ fn nested_and_flat_forms_train_bit_for_bit_alike() {
         let (a, b) = (nested.sgd_step(0.1).unwrap(), flat.sgd_step(0.1).unwrap());
         assert_eq!(a.to_bits(), b.to_bits());
     }
-    let names: Vec<&str> = nested.spec().nodes.iter().map(|n| n.name).collect();
-    let flat_names: Vec<&str> = flat.spec().nodes.iter().map(|n| n.name).collect();
+    let names: Vec<&str> = nested.spec().nodes.iter().map(|n| &*n.name).collect();
+    let flat_names: Vec<&str> = flat.spec().nodes.iter().map(|n| &*n.name).collect();
     assert_eq!(names, flat_names, "the same nodes, in the same order");
     assert_eq!(
         nested.value(Nested::W2).unwrap(),
@@ -73,8 +73,9 @@ fn nested_and_flat_forms_train_bit_for_bit_alike() {
 
 #[test]
 fn derived_names_step_aside() {
-    let spec = Clash::new().spec();
-    let names: Vec<&str> = spec.nodes.iter().map(|n| n.name).collect();
+    let net = Clash::new();
+    let spec = net.spec();
+    let names: Vec<&str> = spec.nodes.iter().map(|n| &*n.name).collect();
     for want in ["o_tanh", "o_add", "o_add_tanh", "o_add_tanh_2"] {
         assert!(names.contains(&want), "{want} in {names:?}");
     }

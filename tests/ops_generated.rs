@@ -226,9 +226,9 @@ fn activations_match_graph_and_finite_differences() {
     }
     // The literals are in the spec, and the graph rebuilt from it used them.
     let spec = net.spec();
-    assert_eq!(spec.node("k").unwrap().attrs, &[0.1]);
-    assert_eq!(spec.node("n").unwrap().attrs, &[-0.3]);
-    assert_eq!(spec.node("n").unwrap().args, &["z"]);
+    assert_eq!(spec.node("k").unwrap().attrs.as_ref(), &[0.1]);
+    assert_eq!(spec.node("n").unwrap().attrs.as_ref(), &[-0.3]);
+    assert_eq!(spec.node("n").unwrap().args.as_ref(), &["z"]);
     assert!(spec.node("r").unwrap().attrs.is_empty());
     let z = net.value("z").unwrap().to_owned();
     let n = net.value("n").unwrap();

@@ -5,6 +5,7 @@
 
 use miniflow::ndarray::{ArrayD, ArrayViewD, IxDyn};
 use miniflow::{Adam, Error, Momentum, Network, NetworkSpec, Optimizer, ParamMut, Sgd};
+use std::borrow::Cow;
 
 /// A hand-written network with two params; `b`'s gradient can be given a wrong shape.
 struct Hand {
@@ -15,10 +16,10 @@ struct Hand {
 }
 
 static SPEC: NetworkSpec = NetworkSpec {
-    name: "Hand",
-    nodes: &[],
-    loss: "",
-    outputs: &[],
+    name: Cow::Borrowed("Hand"),
+    nodes: Cow::Borrowed(&[]),
+    loss: Cow::Borrowed(""),
+    outputs: Cow::Borrowed(&[]),
 };
 
 impl Hand {
@@ -38,7 +39,7 @@ impl Hand {
 
 impl Network for Hand {
     type Elem = f64;
-    fn spec(&self) -> &'static NetworkSpec {
+    fn spec(&self) -> &NetworkSpec {
         &SPEC
     }
     fn set_input(&mut self, _: &str, _: ArrayViewD<'_, f64>) -> miniflow::Result<()> {

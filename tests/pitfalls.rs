@@ -133,12 +133,12 @@ fn mse_of_m_target_and_m_by_1_prediction_is_elementwise_not_broadcast() {
     // Argument order does not matter for the value.
     let mut g = Graph::<f64>::new();
     let (gy, ga) = (g.input("y").unwrap(), g.input("a").unwrap());
-    let c1 = g.mse(gy, ga).unwrap();
-    let c2 = g.mse(ga, gy).unwrap();
+    let c1 = g.mse("c1", gy, ga).unwrap();
+    let c2 = g.mse("c2", ga, gy).unwrap();
     let order = g
         .topological_sort([(gy, y.into_dyn()), (ga, a.into_dyn())])
         .unwrap();
-    g.forward(&order).unwrap();
+    g.forward_order(&order).unwrap();
     assert_eq!(g.value(c1).unwrap()[[]], cost);
     assert_eq!(g.value(c2).unwrap()[[]], cost);
 }
@@ -361,17 +361,19 @@ fn missing_feed_names_the_input_and_the_node_needing_it() {
         "{err:?}"
     );
 
-    // The runtime graph does not drop the unfed subgraph either.
+    // The runtime graph does not drop the unfed subgraph either (its params hold values;
+    // the unfed input is named).
     let (mut g, ids) = Graph::<f64>::from_spec(net.spec()).unwrap();
     assert_eq!(g.name(ids[0]), Some("X"));
-    let err = g
+    let order = g
         .topological_sort([(ids[0], array![[-1., -2.]].into_dyn())])
-        .unwrap_err();
+        .unwrap();
+    let err = g.forward_order(&order).unwrap_err();
     assert_eq!(
         err,
         Error::MissingFeed {
-            input: "W".into(),
-            needed_by: "f".into()
+            input: "y".into(),
+            needed_by: "cost".into()
         }
     );
 }
@@ -393,10 +395,10 @@ fn a_rejected_feed_does_not_count_as_fed() {
 #[test]
 fn the_loss_is_the_named_node_not_the_last_one() {
     let mut net = LossNotLast::new();
-    let spec = net.spec();
+    let spec = net.spec().clone();
     assert_eq!(spec.loss, "cost");
     assert_eq!(spec.nodes.last().unwrap().name, "a");
-    assert_eq!(spec.outputs, ["a"]);
+    assert_eq!(spec.outputs.as_ref(), ["a"]);
 
     net.feed("X", &array![[1., 2.], [2., 1.]]).unwrap();
     net.feed("y", &array![0., 0.]).unwrap();
@@ -414,7 +416,7 @@ fn the_loss_is_the_named_node_not_the_last_one() {
 
     // In the runtime graph, the last node of the order is `a`: taking it as the cost fails;
     // naming the cost works.
-    let (mut g, ids) = Graph::<f64>::from_spec(spec).unwrap();
+    let (mut g, ids) = Graph::<f64>::from_spec(&spec).unwrap();
     let feed: Vec<_> = ["X", "y", "W", "b"]
         .iter()
         .map(|n| {
@@ -430,7 +432,7 @@ fn the_loss_is_the_named_node_not_the_last_one() {
         matches!(&err, Error::Shape { node, .. } if node == "a"),
         "{err:?}"
     );
-    let cost = g.find(spec.loss).unwrap();
+    let cost = g.find(&spec.loss).unwrap();
     assert_eq!(g.forward_and_backward(&order, cost).unwrap(), 2.5);
 }
 
@@ -653,9 +655,11 @@ fn grad_of_an_input_without_grad_attribute_is_no_gradient() {
 
 // --- SGD -------------------------------------------------------------------------------------
 
-fn snapshot<N: Network<Elem = f64>>(net: &mut N) -> Vec<(&'static str, ArrayD<f64>, ArrayD<f64>)> {
+fn snapshot<N: Network<Elem = f64>>(net: &mut N) -> Vec<(String, ArrayD<f64>, ArrayD<f64>)> {
     let mut out = Vec::new();
-    net.visit_params(&mut |p| out.push((p.name, p.value.to_owned(), p.grad.to_owned())));
+    net.visit_params(&mut |p| {
+        out.push((p.name.to_string(), p.value.to_owned(), p.grad.to_owned()))
+    });
     out
 }
 
@@ -683,7 +687,7 @@ fn sgd_moves_each_param_by_minus_lr_times_grad() {
     let before_loss = net.forward_backward().unwrap();
     let before = snapshot(&mut net);
     assert_eq!(
-        before.iter().map(|p| p.0).collect::<Vec<_>>(),
+        before.iter().map(|p| p.0.as_str()).collect::<Vec<_>>(),
         ["W", "b", "V", "c"]
     );
     miniflow::sgd(&mut net, 0.1).unwrap();
@@ -722,7 +726,7 @@ fn sgd_on_the_network_matches_the_graphs_sgd_update() {
     net.forward_backward().unwrap();
     let (mut g, ids) = Graph::<f64>::from_spec(net.spec()).unwrap();
     let names = ["X", "y", "W", "b"];
-    let spec = net.spec();
+    let spec = net.spec().clone();
     let id = |n: &str| ids[spec.nodes.iter().position(|s| s.name == n).unwrap()];
     let feed: Vec<_> = names
         .iter()

@@ -196,17 +196,19 @@ pub struct NodeStmt {
     pub parens: Span,
 }
 
+/// Whether `input` is the bare form: the declared form starts with attributes, a visibility
+/// and `struct`; anything else is the bare form, whose first statement may carry attributes
+/// of its own.
+pub fn is_bare(input: ParseStream) -> syn::Result<bool> {
+    let fork = input.fork();
+    fork.call(Attribute::parse_outer)?;
+    fork.parse::<Visibility>()?;
+    Ok(!fork.peek(Token![struct]))
+}
+
 impl Parse for NetworkDef {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        // The declared form starts with attributes, a visibility and `struct`; anything else
-        // is the bare form, whose first statement may carry attributes of its own.
-        let bare = {
-            let fork = input.fork();
-            fork.call(Attribute::parse_outer)?;
-            fork.parse::<Visibility>()?;
-            !fork.peek(Token![struct])
-        };
-        if bare {
+        if is_bare(input)? {
             return parse_bare(input);
         }
         let mut attrs = input.call(Attribute::parse_outer)?;

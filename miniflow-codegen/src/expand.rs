@@ -71,7 +71,12 @@ pub fn expand(def: &NetworkDef, model: &Model, shapes: &[Shape], plan: &Plan) ->
 /// builds a runtime `Graph` of the network, whose shapes are known at run time. The names,
 /// arities, cycles and unused nodes were checked here; the graph runs the same plan with the
 /// same kernels as a declared network.
-pub fn expand_bare(def: &NetworkDef, model: &Model, plan: &Plan) -> TokenStream {
+pub fn expand_bare(
+    def: &NetworkDef,
+    model: &Model,
+    ranks: &[Option<usize>],
+    plan: &Plan,
+) -> TokenStream {
     let core = quote!(::miniflow::__private::miniflow_core);
     let elem = &def.elem;
     let name = |i: usize| model.nodes[i].name.unraw().to_string();
@@ -92,7 +97,27 @@ pub fn expand_bare(def: &NetworkDef, model: &Model, plan: &Plan) -> TokenStream 
             Kind::Leaf(_) => &[],
         };
         let doc = def.stmts[i].doc();
-        quote!(#core::rt::BareNode { name: #n, kind: #kind, args: &[#(#args),*], attrs: &[#(#attrs),*], doc: #doc })
+        let rank = match (&node.kind, ranks[i]) {
+            (Kind::Leaf(_), Some(r)) => quote!(::core::option::Option::Some(#r)),
+            _ => quote!(::core::option::Option::None),
+        };
+        let shape = match &def.stmts[i] {
+            crate::ast::Stmt::Leaf(leaf) if leaf.sized => {
+                let dims = leaf.dims.iter().map(|d| match d {
+                    crate::ast::DimExpr::Fixed(n) => {
+                        let n = n.base10_parse::<usize>().unwrap_or_default();
+                        quote!(#core::DimSpec::Fixed(#n))
+                    }
+                    crate::ast::DimExpr::Named(name) => {
+                        let name = name.unraw().to_string();
+                        quote!(#core::DimSpec::Named(#name))
+                    }
+                });
+                quote!(::core::option::Option::Some(&[#(#dims),*]))
+            }
+            _ => quote!(::core::option::Option::None),
+        };
+        quote!(#core::rt::BareNode { name: #n, kind: #kind, args: &[#(#args),*], attrs: &[#(#attrs),*], doc: #doc, rank: #rank, shape: #shape })
     });
     let loss = name(plan.loss.target);
     let outputs = plan.outputs.iter().map(|f| name(f.target));
@@ -373,7 +398,7 @@ impl Ctx<'_> {
             impl #core::Network for #name {
                 type Elem = #elem;
 
-                fn spec(&self) -> &'static #core::NetworkSpec {
+                fn spec(&self) -> &#core::NetworkSpec {
                     #spec
                 }
 
@@ -850,17 +875,19 @@ impl Ctx<'_> {
             let args = node.args().iter().map(|&a| self.name(a));
             let attrs = self.operands_of(i).1;
             let doc = self.def.stmts[i].doc();
-            quote!(#core::NodeSpec { name: #n, kind: #kind, shape: #shape, args: &[#(#args),*], attrs: &[#(#attrs),*], doc: #doc })
+            quote!(#core::NodeSpec { name: __mf_b(#n), kind: #kind, shape: ::core::option::Option::Some(__mf_b(#shape)), args: __mf_b(&[#(__mf_b(#args)),*]), attrs: __mf_b(&[#(#attrs),*]), doc: __mf_b(#doc) })
         });
         let name = self.def.name.unraw().to_string();
         let loss = self.name(self.plan.loss.target);
         let outputs = self.plan.outputs.iter().map(|f| self.name(f.target));
+        // Everything borrowed from the static: `Cow::Borrowed`, under a short name.
         quote! {
+            use #core::rt::Cow::Borrowed as __mf_b;
             static SPEC: #core::NetworkSpec = #core::NetworkSpec {
-                name: #name,
-                nodes: &[#(#nodes),*],
-                loss: #loss,
-                outputs: &[#(#outputs),*],
+                name: __mf_b(#name),
+                nodes: __mf_b(&[#(#nodes),*]),
+                loss: __mf_b(#loss),
+                outputs: __mf_b(&[#(__mf_b(#outputs)),*]),
             };
             &SPEC
         }
@@ -993,7 +1020,7 @@ mod tests {
             out.contains("ops :: leaky_relu :: forward (self . v_z . view () , < f64 as __mf_core :: Scalar > :: from_f64 (- 0.25f64) , self . v_h . view_mut ())"),
             "{out}"
         );
-        assert!(out.contains("attrs : & [- 0.25f64]"), "{out}");
+        assert!(out.contains("attrs : __mf_b (& [- 0.25f64])"), "{out}");
         // A fallible kernel's error names the node and its arguments.
         assert!(
             out.contains(

@@ -23,7 +23,24 @@ use proc_macro2::TokenStream;
 /// Compiles a `network! { ... }` body: the generated code, or `compile_error!` invocations
 /// carrying every error found, spanned on the offending tokens. Never panics.
 pub fn network(input: TokenStream) -> TokenStream {
-    pipeline(input).unwrap_or_else(syn::Error::into_compile_error)
+    let bare = syn::parse::Parser::parse2(
+        |input: syn::parse::ParseStream| {
+            let bare = ast::is_bare(input)?;
+            input.parse::<TokenStream>()?;
+            Ok(bare)
+        },
+        input.clone(),
+    )
+    .unwrap_or(false);
+    pipeline(input).unwrap_or_else(|e| {
+        let errors = e.into_compile_error();
+        // The bare form is an expression: several `compile_error!`s must sit in a block.
+        if bare {
+            quote::quote!({ #errors })
+        } else {
+            errors
+        }
+    })
 }
 
 /// How deeply groups (`(...)`, `[...]`, `{...}`) may nest in a network's tokens. Far beyond
@@ -37,9 +54,16 @@ pub fn pipeline(input: TokenStream) -> syn::Result<TokenStream> {
     let def: ast::NetworkDef = syn::parse2(input)?;
     let model = validate::validate(&def)?;
     if def.bare {
-        validate::late(&model)?;
+        let ranks = match (shapes::bare_ranks(&def, &model), validate::late(&model)) {
+            (Ok(ranks), Ok(())) => ranks,
+            (Err(mut e), Err(late)) => {
+                e.combine(late);
+                return Err(e);
+            }
+            (Err(e), Ok(())) | (Ok(_), Err(e)) => return Err(e),
+        };
         let plan = plan::plan(&model)?;
-        return Ok(expand::expand_bare(&def, &model, &plan));
+        return Ok(expand::expand_bare(&def, &model, &ranks, &plan));
     }
     // Shape errors first, then unused nodes: both are reported when both apply.
     let shapes = match (shapes::infer(&def, &model), validate::late(&model)) {

@@ -244,6 +244,104 @@ pub fn infer(def: &NetworkDef, model: &Model) -> syn::Result<Vec<Shape>> {
     Ok(shapes)
 }
 
+/// The bare form's shapes stage: leaves are sized at run time, but ranks are known where an
+/// op fixes them ([`Op::arg_rank`]). Each leaf gets the rank its uses (or its written dims)
+/// fix; every op argument of a known rank is checked against what the op needs. Errors are
+/// spanned on the argument as written.
+pub fn bare_ranks(def: &NetworkDef, model: &Model) -> syn::Result<Vec<Option<usize>>> {
+    let mut ranks: Vec<Option<usize>> = vec![None; model.nodes.len()];
+    // Where each leaf's rank came from, for a conflict: (op, argument name).
+    let mut source: Vec<Option<String>> = vec![None; model.nodes.len()];
+    for (i, stmt) in def.stmts.iter().enumerate() {
+        if let Stmt::Leaf(leaf) = stmt {
+            if leaf.sized {
+                ranks[i] = Some(leaf.dims.len());
+                source[i] = Some("its declared shape".to_string());
+            }
+        }
+    }
+    let mut errors: Option<Error> = None;
+    let mut push = |e: Error| match &mut errors {
+        Some(all) => all.combine(e),
+        None => errors = Some(e),
+    };
+    // Leaves first: a leaf may be used before the op that fixes its rank.
+    for node in &model.nodes {
+        let Kind::Op {
+            op,
+            args,
+            arg_idents,
+            ..
+        } = &node.kind
+        else {
+            continue;
+        };
+        for (k, (&a, ident)) in args.iter().zip(arg_idents).enumerate() {
+            let (Some(r), Kind::Leaf(_)) = (op.arg_rank(k), &model.nodes[a].kind) else {
+                continue;
+            };
+            let here = format!("`{}` of `{op}`", param_name(*op, k));
+            match ranks[a] {
+                None => {
+                    ranks[a] = Some(r);
+                    source[a] = Some(here);
+                }
+                Some(known) if known != r => push(Error::new(
+                    ident.span(),
+                    format!(
+                        "`{}` must have rank {r} as {here}, but it has rank {known} from {}; a leaf has one rank",
+                        ident.unraw(),
+                        source[a].as_deref().unwrap_or("another use"),
+                    ),
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    let order = topo_order(model).unwrap_or_else(|_| (0..model.nodes.len()).collect());
+    for &i in &order {
+        let Kind::Op {
+            op,
+            args,
+            arg_idents,
+            ..
+        } = &model.nodes[i].kind
+        else {
+            continue;
+        };
+        for (k, (&a, ident)) in args.iter().zip(arg_idents).enumerate() {
+            if let (Some(r), Some(found)) = (op.arg_rank(k), ranks[a]) {
+                if r != found && !matches!(model.nodes[a].kind, Kind::Leaf(_)) {
+                    push(Error::new(
+                        ident.span(),
+                        format!(
+                            "`{}` has rank {found}, but the `{}` of `{op}` must have rank {r}; expected {}",
+                            ident.unraw(),
+                            param_name(*op, k),
+                            op.signature(),
+                        ),
+                    ));
+                }
+            }
+        }
+        let arg_ranks: Vec<Option<usize>> = args.iter().map(|&a| ranks[a]).collect();
+        ranks[i] = op.output_rank(&arg_ranks);
+    }
+    match errors {
+        Some(e) => Err(e),
+        None => Ok(ranks),
+    }
+}
+
+/// The name of node argument `k` of `op` in its signature (literals skipped).
+fn param_name(op: Op, k: usize) -> &'static str {
+    (0..64)
+        .map_while(|p| op.param(p))
+        .filter(|p| !matches!(p.kind, miniflow_ops::ParamKind::Literal))
+        .nth(k)
+        .map_or("argument", |p| p.name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,6 +353,42 @@ mod tests {
         infer(&def, &model)
             .map(|s| s.iter().map(|s| format_shape(s)).collect())
             .map_err(|e| e.to_string())
+    }
+
+    /// The bare form's ranks, by node name.
+    fn ranks(tokens: proc_macro2::TokenStream) -> Result<Vec<(String, Option<usize>)>, String> {
+        let def: NetworkDef = syn::parse2(tokens).map_err(|e| e.to_string())?;
+        let model = crate::validate::validate(&def).map_err(|e| e.to_string())?;
+        let ranks = bare_ranks(&def, &model).map_err(|e| e.to_string())?;
+        Ok(model
+            .nodes
+            .iter()
+            .map(|n| n.name.to_string())
+            .zip(ranks)
+            .collect())
+    }
+
+    #[test]
+    fn bare_leaves_take_their_rank_from_their_positions() {
+        let r = ranks(quote!(f = linear(X, W, b); a = sigmoid(f); cost = mse(y, a))).unwrap();
+        let get = |n: &str| r.iter().find(|(m, _)| m == n).and_then(|(_, r)| *r);
+        assert_eq!(get("X"), Some(2));
+        assert_eq!(get("W"), Some(2));
+        assert_eq!(get("b"), Some(1));
+        assert_eq!(get("y"), None); // mse takes any rank
+        assert_eq!(get("a"), Some(2)); // through the elementwise sigmoid
+        assert_eq!(get("cost"), Some(0));
+    }
+
+    #[test]
+    fn bare_ranks_conflict_and_mismatch_are_errors() {
+        let e = ranks(quote!(a = linear(X, W, b); c = matmul(X, b); cost = mse(a, c))).unwrap_err();
+        assert!(e.contains("`b` must have rank 2"), "{e}");
+        let e = ranks(quote!(s = sum(X); f = linear(s, W, b); cost = mse(y, f))).unwrap_err();
+        assert!(e.contains("`s` has rank 0"), "{e}");
+        // A declared leaf's dims give its rank.
+        let e = ranks(quote!(input X: [n]; f = linear(X, W, b); cost = mse(y, f))).unwrap_err();
+        assert!(e.contains("its declared shape"), "{e}");
     }
 
     #[test]

@@ -48,21 +48,21 @@ pub fn to_dot(spec: &NetworkSpec) -> String {
 }
 
 fn write_graph(out: &mut String, spec: &NetworkSpec) -> std::fmt::Result {
-    writeln!(out, "digraph \"{}\" {{", escape(spec.name))?;
-    writeln!(out, "  label=\"{}\";", escape(spec.name))?;
+    writeln!(out, "digraph \"{}\" {{", escape(&spec.name))?;
+    writeln!(out, "  label=\"{}\";", escape(&spec.name))?;
     writeln!(out, "  labelloc=t;")?;
     writeln!(out, "  fontname=\"Helvetica\";")?;
     writeln!(out, "  rankdir=TB;")?;
     writeln!(out, "  node [fontname=\"Helvetica\", fontsize=11];")?;
     writeln!(out, "  edge [color=\"#555555\"];")?;
-    for node in spec.nodes {
-        let shape = if node.shape.is_empty() {
-            "scalar".to_string()
-        } else {
-            format_shape(node.shape)
+    for node in spec.nodes.iter() {
+        let shape = match node.shape.as_deref() {
+            Some([]) => "scalar".to_string(),
+            Some(shape) => format_shape(shape),
+            None => "shape set at run time".to_string(),
         };
         let is_loss = node.name == spec.loss;
-        let is_output = spec.outputs.contains(&node.name);
+        let is_output = spec.is_output(&node.name);
         let (title, detail, attrs) = match node.kind {
             NodeKind::Input { grad } => (
                 node.name.to_string(),
@@ -94,7 +94,7 @@ fn write_graph(out: &mut String, spec: &NetworkSpec) -> std::fmt::Result {
         write!(
             out,
             "  \"{}\" [{attrs}, label=\"{}\"",
-            escape(node.name),
+            escape(&node.name),
             escape(&label)
         )?;
         if is_loss {
@@ -108,14 +108,14 @@ fn write_graph(out: &mut String, spec: &NetworkSpec) -> std::fmt::Result {
         }
         writeln!(out, "];")?;
     }
-    for node in spec.nodes {
+    for node in spec.nodes.iter() {
         // Literal arguments (such as a slope) are shown in the label only.
         for arg in node
             .args
             .iter()
             .filter(|a| spec.nodes.iter().any(|n| n.name == **a))
         {
-            writeln!(out, "  \"{}\" -> \"{}\";", escape(arg), escape(node.name))?;
+            writeln!(out, "  \"{}\" -> \"{}\";", escape(arg), escape(&node.name))?;
         }
     }
     writeln!(out, "}}")
@@ -149,45 +149,46 @@ mod tests {
     use super::*;
     use crate::network::DimSpec;
     use miniflow_ops::Op;
+    use std::borrow::Cow::Borrowed as B;
 
     static SPEC: NetworkSpec = NetworkSpec {
-        name: "Course",
-        nodes: &[
+        name: B("Course"),
+        nodes: B(&[
             NodeSpec {
-                name: "X",
+                name: B("X"),
                 kind: NodeKind::Input { grad: true },
-                shape: &[DimSpec::Named("batch"), DimSpec::Fixed(2)],
-                args: &[],
-                attrs: &[],
-                doc: "The \"data\".",
+                shape: Some(B(&[DimSpec::Named("batch"), DimSpec::Fixed(2)])),
+                args: B(&[]),
+                attrs: B(&[]),
+                doc: B("The \"data\"."),
             },
             NodeSpec {
-                name: "W",
+                name: B("W"),
                 kind: NodeKind::Param,
-                shape: &[DimSpec::Fixed(2), DimSpec::Fixed(1)],
-                args: &[],
-                attrs: &[],
-                doc: "",
+                shape: Some(B(&[DimSpec::Fixed(2), DimSpec::Fixed(1)])),
+                args: B(&[]),
+                attrs: B(&[]),
+                doc: B(""),
             },
             NodeSpec {
-                name: "f",
+                name: B("f"),
                 kind: NodeKind::Op(Op::Add),
-                shape: &[DimSpec::Named("batch"), DimSpec::Fixed(2)],
-                args: &["X", "X"],
-                attrs: &[],
-                doc: "",
+                shape: Some(B(&[DimSpec::Named("batch"), DimSpec::Fixed(2)])),
+                args: B(&[B("X"), B("X")]),
+                attrs: B(&[]),
+                doc: B(""),
             },
             NodeSpec {
-                name: "c",
+                name: B("c"),
                 kind: NodeKind::Op(Op::Mse),
-                shape: &[],
-                args: &["f", "X"],
-                attrs: &[],
-                doc: "",
+                shape: Some(B(&[])),
+                args: B(&[B("f"), B("X")]),
+                attrs: B(&[]),
+                doc: B(""),
             },
-        ],
-        loss: "c",
-        outputs: &["f"],
+        ]),
+        loss: B("c"),
+        outputs: B(&[B("f")]),
     };
 
     #[test]
@@ -211,27 +212,27 @@ mod tests {
     #[test]
     fn literal_arguments_are_labelled_not_linked() {
         static LIT: NetworkSpec = NetworkSpec {
-            name: "Lit",
-            nodes: &[
+            name: B("Lit"),
+            nodes: B(&[
                 NodeSpec {
-                    name: "x",
+                    name: B("x"),
                     kind: NodeKind::Param,
-                    shape: &[DimSpec::Fixed(3)],
-                    args: &[],
-                    attrs: &[],
-                    doc: "",
+                    shape: Some(B(&[DimSpec::Fixed(3)])),
+                    args: B(&[]),
+                    attrs: B(&[]),
+                    doc: B(""),
                 },
                 NodeSpec {
-                    name: "s",
+                    name: B("s"),
                     kind: NodeKind::Op(Op::LeakyRelu),
-                    shape: &[DimSpec::Fixed(3)],
-                    args: &["x"],
-                    attrs: &[0.5],
-                    doc: "",
+                    shape: Some(B(&[DimSpec::Fixed(3)])),
+                    args: B(&[B("x")]),
+                    attrs: B(&[0.5]),
+                    doc: B(""),
                 },
-            ],
-            loss: "s",
-            outputs: &[],
+            ]),
+            loss: B("s"),
+            outputs: B(&[]),
         };
         let dot = to_dot(&LIT);
         assert!(

@@ -74,6 +74,15 @@ pub enum Error {
         /// The node (or output) that needs it.
         needed_by: String,
     },
+    /// A param that a computation needs was never set (a runtime graph's param of run-time
+    /// shape, as the bare form of `network!` makes them, has no value until set).
+    #[error("param `{param}` was never set, but `{needed_by}` needs it: set it with `set(\"{param}\", &value)` (or draw every param with `miniflow::init`)")]
+    ParamNotSet {
+        /// The param without a value.
+        param: String,
+        /// The node (or output) that needs it.
+        needed_by: String,
+    },
     /// No node has this name.
     #[error("no node named `{name}`{}", did_you_mean(suggestion))]
     UnknownNode {

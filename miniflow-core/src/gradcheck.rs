@@ -109,7 +109,7 @@ impl GradCheck {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Worst {
     /// The param's name.
-    pub param: &'static str,
+    pub param: String,
     /// The element's index in the param, flattened in row-major order.
     pub index: usize,
     /// The gradient `backward` computed.
@@ -192,8 +192,8 @@ pub fn check<N: Network<Elem = f64> + ?Sized>(
 ) -> Result<GradReport> {
     options.validate()?;
     net.forward_backward()?;
-    let mut params: Vec<(usize, &'static str, ArrayD<f64>)> = Vec::new();
-    net.visit_params(&mut |p| params.push((p.index, p.name, p.grad.to_owned())));
+    let mut params: Vec<(usize, String, ArrayD<f64>)> = Vec::new();
+    net.visit_params(&mut |p| params.push((p.index, p.name.to_string(), p.grad.to_owned())));
 
     let mut rng = Rng::new(options.seed);
     let h = options.step;
@@ -228,7 +228,7 @@ pub fn check<N: Network<Elem = f64> + ?Sized>(
                 .is_none_or(|w| !w.error.is_nan() && (error.is_nan() || error > w.error));
             if replace {
                 worst = Some(Worst {
-                    param: name,
+                    param: name.clone(),
                     index: flat,
                     analytic,
                     numeric,

@@ -131,7 +131,7 @@ impl Init {
                 (_, None) => Draw::Zero,
                 (Init::Default, Some((fan_in, _))) => {
                     let fan_in = fan_in.max(1) as f64;
-                    let a = if relu_fed.contains(&p.name) {
+                    let a = if relu_fed.iter().any(|r| r == p.name) {
                         (6.0 / fan_in).sqrt()
                     } else {
                         1.0 / fan_in.sqrt()
@@ -171,18 +171,18 @@ impl Draw {
 
 /// The params [`Init::Default`] draws with He's bound: weights (of a `linear`, or the right
 /// factor of a `matmul`) every one of whose products feeds only `relu` / `leaky_relu`.
-fn relu_fed_weights(spec: &crate::NetworkSpec) -> Vec<&'static str> {
+fn relu_fed_weights(spec: &crate::NetworkSpec) -> Vec<String> {
     use crate::NodeKind;
     use miniflow_ops::Op;
     let weight_of = |n: &crate::NodeSpec, p: &str| match n.kind {
-        NodeKind::Op(Op::Linear | Op::Matmul) => n.args.get(1) == Some(&p),
+        NodeKind::Op(Op::Linear | Op::Matmul) => n.args.get(1).is_some_and(|a| a == p),
         _ => false,
     };
     let only_relu = |product: &str| {
         let mut consumers = spec
             .nodes
             .iter()
-            .filter(|c| c.args.contains(&product))
+            .filter(|c| c.args.iter().any(|a| a == product))
             .peekable();
         consumers.peek().is_some()
             && consumers.all(|c| matches!(c.kind, NodeKind::Op(Op::Relu | Op::LeakyRelu)))
@@ -194,11 +194,11 @@ fn relu_fed_weights(spec: &crate::NetworkSpec) -> Vec<&'static str> {
             let mut products = spec
                 .nodes
                 .iter()
-                .filter(|n| weight_of(n, p.name))
+                .filter(|n| weight_of(n, &p.name))
                 .peekable();
-            products.peek().is_some() && products.all(|n| only_relu(n.name))
+            products.peek().is_some() && products.all(|n| only_relu(&n.name))
         })
-        .map(|p| p.name)
+        .map(|p| p.name.to_string())
         .collect()
 }
 

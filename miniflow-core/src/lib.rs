@@ -42,7 +42,7 @@ pub mod scalar;
 pub mod train;
 
 pub use error::{Error, Result};
-pub use graph::{Graph, NodeId};
+pub use graph::{Graph, GraphKey, NodeId};
 pub use miniflow_ops::{plan, Arity, Op};
 pub use network::{
     kind, DimSpec, Handle, InputKey, Network, NetworkSpec, NodeKey, NodeKind, NodeSpec, OutputKey,

@@ -30,7 +30,7 @@
 
 use crate::error::{Error, LabelValue, Result};
 use crate::Scalar;
-use ndarray::{Array1, Array2, ArrayBase, Axis, Data, Ix2};
+use ndarray::{Array1, Array2, ArrayBase, Axis, Data, Dimension, Ix2};
 use std::fmt;
 
 /// A class index: a `usize` (as [`argmax`] returns) or another integer, or a whole-number
@@ -144,7 +144,9 @@ where
 /// per sample, one column per class): the predicted class of each sample. Ties go to the
 /// first, as in NumPy and PyTorch.
 ///
-/// Fails ([`Error::InvalidArgument`]) if `scores` has no columns, or if a row holds a NaN
+/// `scores` may have a dynamic rank (a [`Graph`](crate::Graph)'s values do); it must be 2.
+///
+/// Fails ([`Error::InvalidArgument`]) if `scores` is not 2-D or has no columns, or if a row holds a NaN
 /// (whose argmax would mean nothing; check mode, `Network::set_check_finite`, names the node
 /// that produced it). Infinities compare as usual.
 ///
@@ -154,11 +156,23 @@ where
 /// assert_eq!(predicted, array![1, 0]);
 /// # Ok::<(), miniflow_core::Error>(())
 /// ```
-pub fn argmax<T, S>(scores: &ArrayBase<S, Ix2>) -> Result<Array1<usize>>
+pub fn argmax<T, S, D>(scores: &ArrayBase<S, D>) -> Result<Array1<usize>>
 where
     T: Scalar,
     S: Data<Elem = T>,
+    D: Dimension,
 {
+    let scores =
+        scores
+            .view()
+            .into_dimensionality::<Ix2>()
+            .map_err(|_| Error::InvalidArgument {
+                function: "argmax",
+                what: format!(
+                    "the scores have shape {:?}; expected [samples, classes] (one row per sample)",
+                    scores.shape()
+                ),
+            })?;
     if scores.ncols() == 0 {
         return Err(Error::InvalidArgument {
             function: "argmax",

@@ -5,6 +5,7 @@ use crate::error::{closest, Error, Result};
 use crate::Scalar;
 use miniflow_ops::Op;
 use ndarray::{ArrayBase, ArrayView, ArrayViewD, ArrayViewMutD, Data, Dimension, IxDyn};
+use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -40,26 +41,33 @@ pub enum NodeKind {
     Op(Op),
 }
 
-/// One node of a network, as written in the source.
-#[derive(Clone, Copy, Debug)]
+/// One node of a network, as written in the source (or built in a runtime
+/// [`Graph`](crate::Graph)).
+///
+/// Every field is a [`Cow`]: generated networks borrow everything from a `static` (so a spec
+/// costs nothing at run time), and a runtime graph owns its spec, built without leaking.
+#[derive(Clone, Debug)]
 pub struct NodeSpec {
     /// The node's name.
-    pub name: &'static str,
+    pub name: Cow<'static, str>,
     /// Input, param or op.
     pub kind: NodeKind,
-    /// The node's shape, inferred at compile time for op nodes (`[]` for a scalar).
-    pub shape: &'static [DimSpec],
+    /// The node's declared shape (`[]` for a scalar): inferred at compile time for op nodes
+    /// of generated networks. `None` for a node of a runtime [`Graph`](crate::Graph) whose
+    /// shape is known only at run time (an input declared without one, and the ops computed
+    /// from it).
+    pub shape: Option<Cow<'static, [DimSpec]>>,
     /// The op's node arguments, by name (empty for leaves).
-    pub args: &'static [&'static str],
+    pub args: Cow<'static, [Cow<'static, str>]>,
     /// The op's literal arguments, in order (the `0.01` of `leaky_relu(z, 0.01)`; empty for
     /// most ops and for leaves).
-    pub attrs: &'static [f64],
+    pub attrs: Cow<'static, [f64]>,
     /// The node's doc comment in the source (empty if none).
-    pub doc: &'static str,
+    pub doc: Cow<'static, str>,
 }
 
 /// Field by field, literals compared bit for bit, so that `NodeSpec` (and [`NetworkSpec`])
-/// stay `Eq` though they hold `f64` literals.
+/// stay `Eq` though they hold `f64` literals. Borrowed and owned fields compare by content.
 impl PartialEq for NodeSpec {
     fn eq(&self, other: &Self) -> bool {
         // Destructured so that a new field cannot be forgotten here.
@@ -78,7 +86,7 @@ impl PartialEq for NodeSpec {
             && attrs.len() == other.attrs.len()
             && attrs
                 .iter()
-                .zip(other.attrs)
+                .zip(other.attrs.iter())
                 .all(|(a, b)| a.to_bits() == b.to_bits())
             && *doc == other.doc
     }
@@ -86,36 +94,54 @@ impl PartialEq for NodeSpec {
 
 impl Eq for NodeSpec {}
 
-/// The static description of a network: enough to rebuild it as a runtime
-/// [`Graph`](crate::Graph), export it, or report errors by name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+impl NodeSpec {
+    /// The declared shape as text, e.g. `[batch, 2]` (`[?]` if known only at run time).
+    pub fn shape_text(&self) -> String {
+        match &self.shape {
+            Some(shape) => miniflow_ops::format_shape(shape),
+            None => "[?]".to_string(),
+        }
+    }
+}
+
+/// The description of a network: enough to rebuild it as a runtime [`Graph`](crate::Graph),
+/// export it, or report errors by name.
+///
+/// A generated network's spec is a `static` borrowing everything; a runtime graph's owns its
+/// strings. Equality compares contents, whichever way they are held.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NetworkSpec {
     /// The network's type name.
-    pub name: &'static str,
-    /// All nodes in forward order: every node after its arguments (ties in source order).
-    pub nodes: &'static [NodeSpec],
-    /// The node backward starts from.
-    pub loss: &'static str,
+    pub name: Cow<'static, str>,
+    /// All nodes in forward order: every node after its arguments (ties in source order; for
+    /// a runtime graph, creation order).
+    pub nodes: Cow<'static, [NodeSpec]>,
+    /// The node backward starts from (empty for a runtime graph with no loss yet).
+    pub loss: Cow<'static, str>,
     /// Nodes named as outputs for inference.
-    pub outputs: &'static [&'static str],
+    pub outputs: Cow<'static, [Cow<'static, str>]>,
 }
 
 impl NetworkSpec {
     /// The node called `name`, or an [`Error::UnknownNode`] with a suggestion.
-    pub fn node(&self, name: &str) -> Result<&'static NodeSpec> {
-        let nodes: &'static [NodeSpec] = self.nodes;
-        nodes
+    pub fn node(&self, name: &str) -> Result<&NodeSpec> {
+        self.nodes
             .iter()
             .find(|n| n.name == name)
             .ok_or_else(|| Error::UnknownNode {
                 name: name.to_string(),
-                suggestion: closest(name, nodes.iter().map(|n| n.name)),
+                suggestion: closest(name, self.nodes.iter().map(|n| &*n.name)),
             })
     }
 
     /// The declared shape of `name` as text, e.g. `[batch, 2]`.
     pub fn shape_text(&self, name: &str) -> Result<String> {
-        Ok(miniflow_ops::format_shape(self.node(name)?.shape))
+        Ok(self.node(name)?.shape_text())
+    }
+
+    /// Whether `name` is one of the outputs.
+    pub fn is_output(&self, name: &str) -> bool {
+        self.outputs.iter().any(|o| o == name)
     }
 }
 
@@ -125,7 +151,7 @@ pub struct ParamMut<'a, T> {
     /// The param's position among the network's params (stable: source order).
     pub index: usize,
     /// The param's name.
-    pub name: &'static str,
+    pub name: &'a str,
     /// Its value, to update in place.
     pub value: ArrayViewMutD<'a, T>,
     /// d cost / d param from the last backward.
@@ -140,8 +166,8 @@ pub trait Network {
     /// The element type (`f64` unless the network says otherwise).
     type Elem: Scalar;
 
-    /// The network's static description.
-    fn spec(&self) -> &'static NetworkSpec;
+    /// The network's description: nodes, kinds, shapes, arguments, docs, loss and outputs.
+    fn spec(&self) -> &NetworkSpec;
 
     /// Copies `value` into input `name`, checking it against the declared shape. Named dims
     /// are checked for consistency across inputs at the next forward.

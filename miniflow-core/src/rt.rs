@@ -8,6 +8,8 @@ use crate::Scalar;
 use miniflow_ops::format_shape;
 use ndarray::{Array, ArrayView, ArrayViewD, Dimension};
 
+pub use std::borrow::Cow;
+
 /// Copies `value` into `buf` after checking it against the declared shape `decl`; reallocates
 /// `buf` only when the shape changes.
 pub fn load<T: Scalar, D: Dimension>(
@@ -16,18 +18,36 @@ pub fn load<T: Scalar, D: Dimension>(
     node: &str,
     decl: &[DimSpec],
 ) -> Result<()> {
+    check_shape(&value, node, decl)?;
+    let value = value
+        .view()
+        .into_dimensionality::<D>()
+        .map_err(|_| Error::Shape {
+            node: node.to_string(),
+            expected: format_shape(decl),
+            found: value.shape().to_vec(),
+        })?;
+    if buf.shape() != value.shape() {
+        reshape_in_place(buf, value.raw_dim());
+    }
+    buf.assign(&value);
+    Ok(())
+}
+
+/// Checks `value` against the declared shape `decl` of leaf `node`: the rank and every fixed
+/// dim must match, and a named dim must not be 0 ([`Error::EmptyBatch`]).
+pub fn check_shape<T>(value: &ArrayViewD<'_, T>, node: &str, decl: &[DimSpec]) -> Result<()> {
     let fits = value.ndim() == decl.len()
         && value.shape().iter().zip(decl).all(|(&n, d)| match d {
             DimSpec::Fixed(k) => n == *k,
             DimSpec::Named(_) => true,
         });
-    let err = || Error::Shape {
-        node: node.to_string(),
-        expected: format_shape(decl),
-        found: value.shape().to_vec(),
-    };
     if !fits {
-        return Err(err());
+        return Err(Error::Shape {
+            node: node.to_string(),
+            expected: format_shape(decl),
+            found: value.shape().to_vec(),
+        });
     }
     if let Some((_, DimSpec::Named(dim))) = value.shape().iter().zip(decl).find(|(&n, _)| n == 0) {
         return Err(Error::EmptyBatch {
@@ -36,11 +56,6 @@ pub fn load<T: Scalar, D: Dimension>(
             found: value.shape().to_vec(),
         });
     }
-    let value = value.view().into_dimensionality::<D>().map_err(|_| err())?;
-    if buf.shape() != value.shape() {
-        reshape_in_place(buf, value.raw_dim());
-    }
-    buf.assign(&value);
     Ok(())
 }
 
@@ -168,7 +183,7 @@ pub fn wrong_kind(spec: &NetworkSpec, name: &str, wanted: &'static str) -> Error
                 NodeKind::Input { .. } => "an input",
                 NodeKind::Param => "a param",
                 NodeKind::Op(_) if node.name == spec.loss => "the loss",
-                NodeKind::Op(_) if spec.outputs.contains(&node.name) => "an output",
+                NodeKind::Op(_) if spec.is_output(&node.name) => "an output",
                 NodeKind::Op(_) => "an intermediate node",
             },
         },
@@ -285,4 +300,93 @@ mod tests {
         assert!(matches!(&err, Error::NonFinite { index, .. } if index == &[1, 2, 3]));
         assert!(check_finite(m.row(0), "h", "forward").is_ok());
     }
+}
+
+/// One node of a network written in the bare form of `network!`, as the macro emits it (in an
+/// order where each node follows its arguments).
+#[derive(Clone, Copy, Debug)]
+pub struct BareNode {
+    /// The node's name (a derived name for a nested call).
+    pub name: &'static str,
+    /// Input, param or op.
+    pub kind: NodeKind,
+    /// The op's node arguments, by name.
+    pub args: &'static [&'static str],
+    /// The op's literal arguments.
+    pub attrs: &'static [f64],
+    /// The doc comment written on the statement.
+    pub doc: &'static str,
+    /// For a leaf: the rank its uses fix (`linear`'s `x` is 2), if any.
+    pub rank: Option<usize>,
+    /// For a leaf: its shape, if written (`input X: [batch, 2];`).
+    pub shape: Option<&'static [DimSpec]>,
+}
+
+/// The runtime graph of a bare-form network: its leaves sized at run time, every input's
+/// gradient computed (the seed's test reads them all). The macro checked names, arities,
+/// cycles, unused nodes, ranks and literals, so building cannot fail.
+pub fn bare_network<T: Scalar>(
+    nodes: &[BareNode],
+    loss: &str,
+    outputs: &[&str],
+) -> crate::Graph<T> {
+    match build_bare(nodes, loss, outputs) {
+        Ok(g) => g,
+        // Every builder error is a compile error of the macro.
+        Err(e) => unreachable!("network! accepted a network the runtime graph rejects: {e}"),
+    }
+}
+
+fn build_bare<T: Scalar>(
+    nodes: &[BareNode],
+    loss: &str,
+    outputs: &[&str],
+) -> Result<crate::Graph<T>> {
+    let mut g = crate::Graph::new();
+    g.set_name("Network");
+    for node in nodes {
+        let id = match node.kind {
+            NodeKind::Input { grad } => {
+                let id = match (node.shape, node.rank) {
+                    (Some(shape), _) => g.input_shaped(node.name, shape)?,
+                    (None, Some(r)) => g.input_of_rank(node.name, r)?,
+                    (None, None) => g.input(node.name)?,
+                };
+                g.set_requires_grad(id, grad)?;
+                id
+            }
+            NodeKind::Param => {
+                let fixed: Option<Vec<usize>> = node.shape.and_then(|s| {
+                    s.iter()
+                        .map(|d| match d {
+                            DimSpec::Fixed(n) => Some(*n),
+                            DimSpec::Named(_) => None,
+                        })
+                        .collect()
+                });
+                match fixed {
+                    Some(fixed) => g.param(node.name, &fixed)?,
+                    None => g.param_unsized(node.name, node.rank)?,
+                }
+            }
+            NodeKind::Op(op) => {
+                let args = node
+                    .args
+                    .iter()
+                    .map(|a| g.find(a))
+                    .collect::<Result<Vec<_>>>()?;
+                g.op_with(node.name, op, &args, node.attrs)?
+            }
+        };
+        if !node.doc.is_empty() {
+            g.set_doc(id, node.doc)?;
+        }
+    }
+    let loss = g.find(loss)?;
+    g.set_loss(loss)?;
+    for o in outputs {
+        let o = g.find(o)?;
+        g.add_output(o)?;
+    }
+    Ok(g)
 }

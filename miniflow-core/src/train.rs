@@ -130,7 +130,7 @@ impl<'a> Fit<'a> {
             .nodes
             .iter()
             .filter(|n| matches!(n.kind, NodeKind::Input { .. }))
-            .map(|n| n.name)
+            .map(|n| &*n.name)
             .collect();
         for (role, name) in [("features", self.input), ("targets", self.target)] {
             let problem = match spec.nodes.iter().find(|n| n.name == name) {

@@ -14,12 +14,12 @@ const TOL: f64 = 1e-8;
 #[track_caller]
 fn assert_values(
     what: &str,
-    got: Option<ArrayViewD<'_, f64>>,
+    got: Result<ArrayViewD<'_, f64>, Error>,
     shape: &[usize],
     want: &[f64],
     tol: f64,
 ) {
-    let got = got.unwrap_or_else(|| panic!("{what}: no value"));
+    let got = got.unwrap_or_else(|e| panic!("{what}: no value: {e}"));
     assert_eq!(got.shape(), shape, "{what}: shape");
     let got: Vec<f64> = got.iter().copied().collect();
     assert_eq!(got.len(), want.len(), "{what}: length");
@@ -57,11 +57,11 @@ fn course_add_two_and_three() {
         g.input("y").unwrap(),
         g.input("z").unwrap(),
     );
-    let f = g.add(x, y).unwrap();
+    let f = g.add("f", x, y).unwrap();
     let order = g
         .topological_sort([(x, scalar(10.0)), (y, scalar(5.0))])
         .unwrap();
-    g.forward(&order).unwrap();
+    g.forward_order(&order).unwrap();
     assert_values("x + y", g.value(f), &[], &[15.0], TOL);
 
     // A second graph: its ids are its own (the first graph's would be an error).
@@ -82,7 +82,7 @@ fn course_add_two_and_three() {
         .topological_sort([(x, scalar(4.0)), (y, scalar(5.0)), (z, scalar(10.0))])
         .unwrap();
     assert_eq!(order, vec![x, y, z, f]);
-    g.forward(&order).unwrap();
+    g.forward_order(&order).unwrap();
     assert_values("x + y + z", g.value(f), &[], &[19.0], TOL);
     assert_eq!(g.name(f), Some("sum"));
     assert_eq!(g.find("sum").unwrap(), f);
@@ -95,7 +95,7 @@ fn course_add_two_and_three() {
             (z, array![100., 200.].into_dyn()),
         ])
         .unwrap();
-    g.forward(&order).unwrap();
+    g.forward_order(&order).unwrap();
     assert_values("elementwise", g.value(f), &[2], &[111.0, 222.0], TOL);
 }
 
@@ -106,7 +106,7 @@ fn course_linear_graph() -> (Graph<f64>, [NodeId; 3], NodeId, Vec<NodeId>) {
         g.input("W").unwrap(),
         g.input("b").unwrap(),
     );
-    let f = g.linear(x, w, b).unwrap();
+    let f = g.linear("f", x, w, b).unwrap();
     let order = g
         .topological_sort([
             (x, array![[-1., -2.], [-1., -2.]].into_dyn()),
@@ -120,7 +120,7 @@ fn course_linear_graph() -> (Graph<f64>, [NodeId; 3], NodeId, Vec<NodeId>) {
 #[test]
 fn course_linear() {
     let (mut g, _, f, order) = course_linear_graph();
-    g.forward(&order).unwrap();
+    g.forward_order(&order).unwrap();
     assert_values("linear", g.value(f), &[2, 2], &[-9., 4., -9., 4.], TOL);
 }
 
@@ -132,8 +132,8 @@ fn course_sigmoid_of_linear() {
         g.input("W").unwrap(),
         g.input("b").unwrap(),
     );
-    let f = g.linear(x, w, b).unwrap();
-    let s = g.sigmoid(f).unwrap();
+    let f = g.linear("f", x, w, b).unwrap();
+    let s = g.sigmoid("s", f).unwrap();
     let order = g
         .topological_sort([
             (x, array![[-1., -2.], [-1., -2.]].into_dyn()),
@@ -142,7 +142,7 @@ fn course_sigmoid_of_linear() {
         ])
         .unwrap();
     assert_eq!(order, vec![x, w, b, f, s]);
-    g.forward(&order).unwrap();
+    g.forward_order(&order).unwrap();
     let (lo, hi) = (1.23394576e-04, 9.82013790e-01);
     assert_values(
         "sigmoid(linear)",
@@ -167,7 +167,7 @@ fn course_mse_flat_and_column() {
     for a_shape in [&[3usize][..], &[3, 1]] {
         let mut g = Graph::<f64>::new();
         let (y, a) = (g.input("y").unwrap(), g.input("a").unwrap());
-        let cost = g.mse(y, a).unwrap();
+        let cost = g.mse("cost", y, a).unwrap();
         let a_val = ArrayD::from_shape_vec(IxDyn(a_shape), vec![4.5, 5., 10.]).unwrap();
         let order = g
             .topological_sort([(y, array![1., 2., 3.].into_dyn()), (a, a_val)])
@@ -298,7 +298,7 @@ fn course_backprop_seed_test() {
 /// The cost at the feed, by a fresh sort and forward (no backward).
 fn cost_at(g: &mut Graph<f64>, feed: &[(NodeId, ArrayD<f64>)], cost: NodeId) -> f64 {
     let order = g.topological_sort(feed.iter().cloned()).unwrap();
-    g.forward(&order).unwrap();
+    g.forward_order(&order).unwrap();
     value_of(g, cost)
 }
 
@@ -369,11 +369,11 @@ fn fan_out_gradients_are_summed_over_every_consumer() {
         g.input("b").unwrap(),
         g.input("y").unwrap(),
     );
-    let f1 = g.linear(x, w, b).unwrap();
-    let f2 = g.linear(f1, w, b).unwrap();
-    let s = g.sigmoid(x).unwrap();
+    let f1 = g.linear("f1", x, w, b).unwrap();
+    let f2 = g.linear("f2", f1, w, b).unwrap();
+    let s = g.sigmoid("s", x).unwrap();
     let h = g.op("h", Op::Add, &[f2, s, x]).unwrap();
-    let cost = g.mse(y, h).unwrap();
+    let cost = g.mse("cost", y, h).unwrap();
 
     let mut rng = Rng::new(42);
     let feed = vec![
@@ -441,8 +441,8 @@ fn same_node_twice_in_one_op() {
     // add(x, x) and mse(x, x)-style reuse: both slots contribute.
     let mut g = Graph::<f64>::new();
     let (x, y) = (g.input("x").unwrap(), g.input("y").unwrap());
-    let d = g.add(x, x).unwrap();
-    let cost = g.mse(y, d).unwrap();
+    let d = g.add("d", x, x).unwrap();
+    let cost = g.mse("cost", y, d).unwrap();
     let order = g
         .topological_sort([
             (x, array![1., 2.].into_dyn()),
@@ -465,8 +465,8 @@ fn db_has_b_shape_for_every_batch_size() {
             g.input("b").unwrap(),
             g.input("y").unwrap(),
         );
-        let f = g.linear(x, w, b).unwrap();
-        let cost = g.mse(y, f).unwrap();
+        let f = g.linear("f", x, w, b).unwrap();
+        let cost = g.mse("cost", y, f).unwrap();
         let mut rng = Rng::new(m as u64);
         let order = g
             .topological_sort([
@@ -501,20 +501,21 @@ fn the_cost_is_named_not_assumed_last() {
     assert!((loss - 2.4999498960133932).abs() < TOL);
     assert_values("db", s.g.gradient(s.b), &[1], &[-5.01028709e-05], TOL);
     assert!(
-        s.g.gradient(extra).is_none(),
+        s.g.gradient(extra).is_err(),
         "a node that does not reach the cost got a gradient"
     );
 }
 
 #[test]
 fn unfed_input_is_missing_feed() {
-    // Everything but b.
+    // Everything but b: the order needs no values; the forward pass names what is missing.
     let mut s = seed_graph();
     let feed: Vec<_> = seed_feed(&s)
         .into_iter()
         .filter(|(id, _)| *id != s.b)
         .collect();
-    let err = s.g.topological_sort(feed).unwrap_err();
+    let order = s.g.topological_sort(feed).unwrap();
+    let err = s.g.forward_and_backward(&order, s.cost).unwrap_err();
     assert_eq!(
         err,
         Error::MissingFeed {
@@ -523,6 +524,7 @@ fn unfed_input_is_missing_feed() {
         }
     );
     assert!(err.to_string().contains("`b`"), "{err}");
+    assert!(s.g.value(s.f).is_err(), "nothing was computed");
 
     // Everything but the target y.
     let mut s = seed_graph();
@@ -530,7 +532,8 @@ fn unfed_input_is_missing_feed() {
         .into_iter()
         .filter(|(id, _)| *id != s.y)
         .collect();
-    let err = s.g.topological_sort(feed).unwrap_err();
+    let order = s.g.topological_sort(feed).unwrap();
+    let err = s.g.forward_and_backward(&order, s.cost).unwrap_err();
     assert_eq!(
         err,
         Error::MissingFeed {
@@ -539,21 +542,40 @@ fn unfed_input_is_missing_feed() {
         }
     );
 
-    // An unfed input behind an op: the input is named, not the op.
+    // An unfed input behind an op: the input is named, with the op reading it.
     let mut g = Graph::<f64>::new();
     let (x, u) = (g.input("x").unwrap(), g.input("u").unwrap());
     let su = g.op("su", Op::Sigmoid, &[u]).unwrap();
     let _sum = g.op("sum", Op::Add, &[x, su]).unwrap();
-    let err = g
-        .topological_sort([(x, array![1.].into_dyn())])
-        .unwrap_err();
+    let order = g.topological_sort([(x, array![1.].into_dyn())]).unwrap();
+    let err = g.forward_order(&order).unwrap_err();
     assert_eq!(
         err,
         Error::MissingFeed {
             input: "u".into(),
-            needed_by: "sum".into()
+            needed_by: "su".into()
         }
     );
+}
+
+/// Issue 9: the order needs no dummy batch. Sort once before the loop, feed each batch with
+/// `set_value`, run: the seed's loop, without feeding anything first.
+#[test]
+fn the_order_is_sorted_once_before_any_batch() {
+    let mut s = seed_graph();
+    let order = s.g.topological_sort([]).unwrap();
+    assert_eq!(order, vec![s.x, s.y, s.w, s.b, s.f, s.a, s.cost]);
+    let mut rng = Rng::new(5);
+    s.g.set_value(s.w, array![[2.], [3.]].into_dyn()).unwrap();
+    s.g.set_value(s.b, array![-3.].into_dyn()).unwrap();
+    for rows in [2, 5, 3] {
+        s.g.set_value(s.x, rng.array(IxDyn(&[rows, 2]))).unwrap();
+        s.g.set_value(s.y, rng.array(IxDyn(&[rows]))).unwrap();
+        let loss = s.g.forward_and_backward(&order, s.cost).unwrap();
+        assert!(loss.is_finite());
+        assert_eq!(s.g.gradient(s.x).unwrap().shape(), &[rows, 2]);
+        s.g.sgd_update(&[s.w, s.b], 0.1).unwrap();
+    }
 }
 
 #[test]
@@ -636,14 +658,14 @@ fn non_scalar_cost_is_an_error() {
         }
         other => panic!("expected Error::Shape for a non-scalar cost, got {other:?}"),
     }
-    s.g.forward(&order).unwrap();
-    let err = s.g.backward(&order, s.f).unwrap_err();
+    s.g.forward_order(&order).unwrap();
+    let err = s.g.backward_order(&order, s.f).unwrap_err();
     assert!(
         matches!(&err, Error::Shape { node, .. } if node == "f"),
         "{err:?}"
     );
     // An input is not a cost either.
-    let err = s.g.backward(&order, s.x).unwrap_err();
+    let err = s.g.backward_order(&order, s.x).unwrap_err();
     assert!(
         matches!(&err, Error::Shape { node, .. } if node == "X"),
         "{err:?}"
@@ -654,7 +676,7 @@ fn non_scalar_cost_is_an_error() {
 fn backward_before_forward_is_an_error() {
     let mut s = seed_graph();
     let order = s.g.topological_sort(seed_feed(&s)).unwrap();
-    let err = s.g.backward(&order, s.cost).unwrap_err();
+    let err = s.g.backward_order(&order, s.cost).unwrap_err();
     assert_eq!(err, Error::BackwardBeforeForward);
 }
 
@@ -708,12 +730,12 @@ fn wrong_shapes_name_the_node() {
     let order = g
         .topological_sort([(p, z(&[2, 3])), (q, z(&[2, 3])), (r, z(&[3, 2]))])
         .unwrap();
-    let err = g.forward(&order).unwrap_err();
+    let err = g.forward_order(&order).unwrap_err();
     assert!(
         matches!(&err, Error::OpShape { node, message } if node == "sum" && message.contains("`r`")),
         "{err}"
     );
-    assert!(g.value(sum).is_none());
+    assert!(g.value(sum).is_err());
 }
 
 #[test]
@@ -739,7 +761,7 @@ fn integer_looking_inputs_are_floats() {
     // x=10, y=5 are f64; halves survive (no integer arithmetic anywhere).
     let mut g = Graph::<f64>::new();
     let (y, a) = (g.input("y").unwrap(), g.input("a").unwrap());
-    let cost = g.mse(y, a).unwrap();
+    let cost = g.mse("cost", y, a).unwrap();
     let order = g
         .topological_sort([
             (y, array![1., 2.].into_dyn()),
@@ -759,7 +781,7 @@ fn integer_looking_inputs_are_floats() {
 fn backward_after_refeed_without_forward_is_an_error_not_a_panic() {
     let mut s = seed_graph();
     let order = s.g.topological_sort(seed_feed(&s)).unwrap();
-    s.g.forward(&order).unwrap();
+    s.g.forward_order(&order).unwrap();
     // A new batch of 4 rows is fed (the sort sets the values), but forward is not re-run.
     let order =
         s.g.topological_sort([
@@ -770,7 +792,7 @@ fn backward_after_refeed_without_forward_is_an_error_not_a_panic() {
         ])
         .unwrap();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        s.g.backward(&order, s.cost)
+        s.g.backward_order(&order, s.cost)
     }));
     let r = r.expect("backward panicked instead of returning an error");
     assert_eq!(

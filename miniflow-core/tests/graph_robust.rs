@@ -5,6 +5,7 @@
 use miniflow_core::ndarray::{array, ArrayD, IxDyn};
 use miniflow_core::network::{DimSpec, NetworkSpec, NodeKind, NodeSpec};
 use miniflow_core::{Error, Graph, NodeId, Op, Result};
+use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Runs `f`, failing the test with `what` if it panics.
@@ -77,18 +78,18 @@ fn replace_arg_then_backward_needs_a_new_forward() -> Result<()> {
     let mut l = lin()?;
     let v = l.g.input("V")?;
     l.g.set_value(v, zeros(&[3, 3]))?;
-    l.g.forward(&l.order)?;
+    l.g.forward_order(&l.order)?;
     l.g.replace_arg(l.f, 1, v)?;
-    let r = no_panic("backward", || l.g.backward(&l.order, l.cost));
+    let r = no_panic("backward", || l.g.backward_order(&l.order, l.cost));
     assert_eq!(r, Err(Error::BackwardBeforeForward));
     // Same shapes, only rewired: still the old forward, still an error.
     let mut l = lin()?;
     let v = l.g.input("V")?;
     l.g.set_value(v, array![[1.0], [1.0]].into_dyn())?;
-    l.g.forward(&l.order)?;
+    l.g.forward_order(&l.order)?;
     l.g.replace_arg(l.f, 1, v)?;
     assert_eq!(
-        l.g.backward(&l.order, l.cost),
+        l.g.backward_order(&l.order, l.cost),
         Err(Error::BackwardBeforeForward)
     );
     // A new sort and forward of the rewired graph make it right again.
@@ -99,7 +100,7 @@ fn replace_arg_then_backward_needs_a_new_forward() -> Result<()> {
         (l.b, array![0.1].into_dyn()),
     ])?;
     l.g.forward_and_backward(&order, l.cost)?;
-    assert!(l.g.gradient(v).is_some());
+    assert!(l.g.gradient(v).is_ok());
     Ok(())
 }
 
@@ -107,17 +108,17 @@ fn replace_arg_then_backward_needs_a_new_forward() -> Result<()> {
 #[test]
 fn a_new_shape_and_a_partial_forward_do_not_reach_the_kernels() -> Result<()> {
     let mut l = lin()?;
-    l.g.forward(&l.order)?;
+    l.g.forward_order(&l.order)?;
     l.g.set_value(l.x, zeros(&[5, 2]))?;
-    l.g.forward(&[l.y])?; // a partial forward that skips the linear
-    let r = no_panic("backward", || l.g.backward(&l.order, l.cost));
+    l.g.forward_order(&[l.y])?; // a partial forward that skips the linear
+    let r = no_panic("backward", || l.g.backward_order(&l.order, l.cost));
     assert_eq!(r, Err(Error::BackwardBeforeForward));
     // Also with the same shape: the gradients would be those of the old X.
     let mut l = lin()?;
-    l.g.forward(&l.order)?;
+    l.g.forward_order(&l.order)?;
     l.g.set_value(l.x, array![[9., 9.], [9., 9.]].into_dyn())?;
     assert_eq!(
-        l.g.backward(&l.order, l.cost),
+        l.g.backward_order(&l.order, l.cost),
         Err(Error::BackwardBeforeForward)
     );
     // An update of a trainable makes the activations stale as well.
@@ -125,12 +126,12 @@ fn a_new_shape_and_a_partial_forward_do_not_reach_the_kernels() -> Result<()> {
     l.g.forward_and_backward(&l.order, l.cost)?;
     l.g.sgd_update(&[l.w], 0.1)?;
     assert_eq!(
-        l.g.backward(&l.order, l.cost),
+        l.g.backward_order(&l.order, l.cost),
         Err(Error::BackwardBeforeForward)
     );
     // A partial forward that does recompute everything the cost needs is fine.
-    l.g.forward(&[l.f, l.cost])?;
-    l.g.backward(&l.order, l.cost)?;
+    l.g.forward_order(&[l.f, l.cost])?;
+    l.g.backward_order(&l.order, l.cost)?;
     Ok(())
 }
 
@@ -138,9 +139,9 @@ fn a_new_shape_and_a_partial_forward_do_not_reach_the_kernels() -> Result<()> {
 #[test]
 fn backward_checks_its_order() -> Result<()> {
     let mut l = lin()?;
-    l.g.forward(&l.order)?;
+    l.g.forward_order(&l.order)?;
     let without_f: Vec<NodeId> = l.order.iter().copied().filter(|&i| i != l.f).collect();
-    let err = l.g.backward(&without_f, l.cost).unwrap_err();
+    let err = l.g.backward_order(&without_f, l.cost).unwrap_err();
     assert!(
         matches!(&err, Error::InvalidArgument { what, .. } if what.contains("`f`")),
         "{err}"
@@ -148,19 +149,19 @@ fn backward_checks_its_order() -> Result<()> {
     let mut twice = l.order.clone();
     twice.insert(4, l.f);
     assert!(matches!(
-        l.g.backward(&twice, l.cost),
+        l.g.backward_order(&twice, l.cost),
         Err(Error::InvalidArgument { .. })
     ));
     let mut swapped = l.order.clone();
     let k = swapped.iter().position(|&i| i == l.f).unwrap_or(0);
     swapped.swap(k, 0);
-    let err = l.g.backward(&swapped, l.cost).unwrap_err();
+    let err = l.g.backward_order(&swapped, l.cost).unwrap_err();
     assert!(
         matches!(&err, Error::InvalidArgument { what, .. } if what.contains("before its argument")),
         "{err}"
     );
     assert!(matches!(
-        l.g.forward(&swapped),
+        l.g.forward_order(&swapped),
         Err(Error::InvalidArgument { .. })
     ));
     Ok(())
@@ -182,12 +183,12 @@ fn ids_of_another_graph_are_errors_in_every_builder() -> Result<()> {
         let want = Err(Error::ForeignNode {
             id: foreign.to_string(),
         });
-        assert_eq!(no_panic("sigmoid", || g.sigmoid(foreign)), want);
-        assert_eq!(g.linear(x, foreign, x), want);
-        assert_eq!(g.add(foreign, x), want);
-        assert_eq!(g.mse(x, foreign), want);
-        assert_eq!(g.leaky_relu(foreign, 0.1), want);
-        assert_eq!(g.softmax_cross_entropy(x, foreign), want);
+        assert_eq!(no_panic("sigmoid", || g.sigmoid("s", foreign)), want);
+        assert_eq!(g.linear("l", x, foreign, x), want);
+        assert_eq!(g.add("a", foreign, x), want);
+        assert_eq!(g.mse("m", x, foreign), want);
+        assert_eq!(g.leaky_relu("r", foreign, 0.1), want);
+        assert_eq!(g.softmax_cross_entropy("ce", x, foreign), want);
         assert_eq!(g.op("o", Op::Tanh, &[foreign]), want.clone());
         assert_eq!(g.set_value(foreign, zeros(&[1])), want.clone().map(drop));
         assert_eq!(g.replace_arg(foreign, 0, x), want.clone().map(drop));
@@ -195,21 +196,23 @@ fn ids_of_another_graph_are_errors_in_every_builder() -> Result<()> {
             g.topological_sort([(foreign, zeros(&[1]))]).map(drop),
             want.clone().map(drop)
         );
-        assert_eq!(g.forward(&[foreign]), want.clone().map(drop));
+        assert_eq!(g.forward_order(&[foreign]), want.clone().map(drop));
         assert_eq!(g.sgd_update(&[foreign], 0.1), want.clone().map(drop));
-        assert_eq!(g.value(foreign), None);
+        assert_eq!(g.value(foreign).map(drop), want.clone().map(drop));
+        assert_eq!(g.gradient(foreign).map(drop), want.clone().map(drop));
+        assert_eq!(g.set_loss(foreign), want.clone().map(drop));
         assert_eq!(g.name(foreign), None);
     }
     assert_eq!(g.len(), 1, "a failed builder added a node");
-    let err = g.sigmoid(far).unwrap_err();
+    let err = g.sigmoid("err", far).unwrap_err();
     assert!(err.to_string().contains("another `Graph`"), "{err}");
     // A clone accepts the original's ids for the nodes they share, not for later ones.
     let mut c = g.clone();
-    let s = c.sigmoid(x)?;
-    assert_eq!(c.name(s), Some("sigmoid1"));
-    let t = g.tanh(x)?;
-    assert!(matches!(c.sigmoid(t), Err(Error::ForeignNode { .. })));
-    assert!(matches!(g.sigmoid(s), Err(Error::ForeignNode { .. })));
+    let s = c.sigmoid("s", x)?;
+    assert_eq!(c.name(s), Some("s"));
+    let t = g.tanh("t", x)?;
+    assert!(matches!(c.sigmoid("u", t), Err(Error::ForeignNode { .. })));
+    assert!(matches!(g.sigmoid("u", s), Err(Error::ForeignNode { .. })));
     Ok(())
 }
 
@@ -218,7 +221,7 @@ fn ids_of_another_graph_are_errors_in_every_builder() -> Result<()> {
 fn zero_size_dims_whose_product_overflows_are_an_error() -> Result<()> {
     let mut g = Graph::<f64>::new();
     let (a, b) = (g.input("a")?, g.input("b")?);
-    let _m = g.matmul(a, b)?;
+    let _m = g.matmul("m", a, b)?;
     let r = no_panic("sort and forward", || {
         g.topological_sort([(a, zeros(&[1 << 32, 0])), (b, zeros(&[0, 1 << 32]))])
     });
@@ -283,39 +286,34 @@ fn duplicate_names_are_errors() -> Result<()> {
         g.input("x").unwrap_err().to_string(),
         "a node named `x` already exists; every node needs its own name"
     );
-    // An automatic name steps aside for a name the user took.
-    let _taken = g.op("sigmoid1", Op::Tanh, &[x])?;
-    let s = g.sigmoid(x)?;
-    assert_eq!(g.name(s), Some("sigmoid2"));
-    let _taken = g.op("tanh4", Op::Tanh, &[x])?;
-    let t = g.tanh(x)?;
-    assert_eq!(g.name(t), Some("tanh4_1"));
+    // Every builder takes the node's name: errors, DOT and the spec show it.
+    let s = g.sigmoid("s", x)?;
+    assert_eq!(g.name(s), Some("s"));
+    assert_eq!(
+        g.tanh("s", x),
+        Err(Error::DuplicateNode { name: "s".into() })
+    );
+    assert!(matches!(g.input(""), Err(Error::InvalidArgument { .. })));
+    assert!(matches!(
+        g.param("", &[1]),
+        Err(Error::InvalidArgument { .. })
+    ));
+    assert_eq!(g.len(), 2);
 
     // From a spec.
-    const LEAF: &[DimSpec] = &[DimSpec::Fixed(1)];
-    const NODES: &[NodeSpec] = &[
-        NodeSpec {
-            name: "x",
-            kind: NodeKind::Input { grad: false },
-            shape: LEAF,
-            args: &[],
-            attrs: &[],
-            doc: "",
-        },
-        NodeSpec {
-            name: "x",
-            kind: NodeKind::Param,
-            shape: LEAF,
-            args: &[],
-            attrs: &[],
-            doc: "",
-        },
-    ];
+    let leaf = |kind| NodeSpec {
+        name: "x".into(),
+        kind,
+        shape: Some(vec![DimSpec::Fixed(1)].into()),
+        args: Cow::Borrowed(&[]),
+        attrs: Cow::Borrowed(&[]),
+        doc: "".into(),
+    };
     let spec = NetworkSpec {
-        name: "Dup",
-        nodes: NODES,
-        loss: "x",
-        outputs: &[],
+        name: "Dup".into(),
+        nodes: vec![leaf(NodeKind::Input { grad: false }), leaf(NodeKind::Param)].into(),
+        loss: "x".into(),
+        outputs: Cow::Borrowed(&[]),
     };
     assert_eq!(Graph::<f64>::from_spec(&spec).map(drop), dup.map(drop));
     Ok(())
@@ -407,10 +405,10 @@ fn literals_are_checked_in_the_element_type() -> Result<()> {
         "{err}"
     );
     assert!(matches!(
-        g.leaky_relu(x, -1e39),
+        g.leaky_relu("h", x, -1e39),
         Err(Error::BadLiteral { .. })
     ));
-    g.leaky_relu(x, 1e38)?;
+    g.leaky_relu("h", x, 1e38)?;
     // f64 takes it.
     let mut g = Graph::<f64>::new();
     let x = g.input("x")?;
@@ -444,7 +442,7 @@ fn check_mode_names_a_nan_leaf_with_row_and_column() -> Result<()> {
         "`W` holds a non-finite value (NaN) at row 1, column 0, read by the forward pass: it was fed or set that way"
     );
     // A partial forward that leaves `W` out still names it, not `h`.
-    assert_eq!(g.forward(&[h, c]), Err(want));
+    assert_eq!(g.forward_order(&[h, c]), Err(want));
     Ok(())
 }
 
@@ -453,7 +451,7 @@ fn check_mode_names_a_nan_leaf_with_row_and_column() -> Result<()> {
 fn an_empty_batch_is_an_error() -> Result<()> {
     let mut g = Graph::<f64>::new();
     let (y, a) = (g.input("y")?, g.input("a")?);
-    let c = g.mse(y, a)?;
+    let c = g.mse("c", y, a)?;
     let r = g.topological_sort([(y, zeros(&[0])), (a, zeros(&[0, 1]))]);
     let err = r.unwrap_err();
     assert_eq!(
@@ -472,7 +470,7 @@ fn an_empty_batch_is_an_error() -> Result<()> {
         g.set_value(a, zeros(&[0, 1])),
         Err(Error::EmptyBatch { .. })
     ));
-    assert!(g.value(y).is_none() && g.value(c).is_none());
+    assert!(g.value(y).is_err() && g.value(c).is_err());
     Ok(())
 }
 

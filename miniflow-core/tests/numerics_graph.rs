@@ -54,7 +54,7 @@ fn run_finite<T: Scalar>(
     for &id in checked {
         let d = g
             .gradient(id)
-            .unwrap_or_else(|| panic!("{what}: no gradient for {id}"));
+            .unwrap_or_else(|_| panic!("{what}: no gradient for {id}"));
         assert!(
             d.iter().all(|x| x.is_finite()),
             "{what}: gradient of {id}: {d}"
@@ -84,7 +84,7 @@ fn activations<T: Scalar>(m: f64) -> usize {
         let mut g = Graph::<T>::new();
         let (x, y) = (g.input("x").unwrap(), g.input("y").unwrap());
         let a = g.op_with("a", op, &[x], attrs).expect("well formed");
-        let c = g.mse(y, a).unwrap();
+        let c = g.mse("c", y, a).unwrap();
         let what = format!("{name}(±{m:e}) {}", std::any::type_name::<T>());
         run_finite(&what, g, vec![(x, huge(m)), (y, targets())], c, &[x, y, a]);
         // Behind a linear with weights that make the logits larger still.
@@ -95,9 +95,9 @@ fn activations<T: Scalar>(m: f64) -> usize {
             g.input("w").unwrap(),
             g.input("b").unwrap(),
         );
-        let h = g.linear(x, w, b).unwrap();
+        let h = g.linear("h", x, w, b).unwrap();
         let a = g.op_with("a", op, &[h], attrs).expect("well formed");
-        let c = g.mse(y, a).unwrap();
+        let c = g.mse("c", y, a).unwrap();
         let w0 = ArrayD::from_shape_fn(IxDyn(&[3, 3]), |i| {
             T::from_f64(if i[0] == i[1] { 3.0 } else { -1.0 })
         });
@@ -172,9 +172,9 @@ fn losses<T: Scalar>(m: f64) -> usize {
 fn sigmoid_of_plus_minus_1000_is_exactly_0_and_1() {
     let mut g = Graph::<f64>::new();
     let x = g.input("x").unwrap();
-    let s = g.sigmoid(x).unwrap();
+    let s = g.sigmoid("s", x).unwrap();
     let y = g.input("y").unwrap();
-    let c = g.mse(y, s).unwrap();
+    let c = g.mse("c", y, s).unwrap();
     let order = g
         .topological_sort([
             (

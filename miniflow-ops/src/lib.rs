@@ -636,6 +636,45 @@ impl Op {
         }
     }
 
+    /// The rank node argument `arg` must have (literals not counted), when the op fixes it:
+    /// `linear`'s `x`, `W` and `b` are 2, 2 and 1. `None` where any rank goes (elementwise
+    /// ops, reductions, `mse`'s arguments). [`Op::infer_shape`] checks these ranks; the bare
+    /// form of `network!` gives undeclared leaves their rank from them.
+    pub fn arg_rank(self, arg: usize) -> Option<usize> {
+        let ranks: &[usize] = match self {
+            Op::Linear => &[2, 2, 1],
+            Op::Matmul => &[2, 2],
+            Op::Softmax => &[2],
+            Op::SoftmaxCrossEntropy => &[2, 1],
+            Op::Sigmoid
+            | Op::Relu
+            | Op::Tanh
+            | Op::LeakyRelu
+            | Op::Sum
+            | Op::Mean
+            | Op::Mse
+            | Op::Bce
+            | Op::BceLogits
+            | Op::Add
+            | Op::Mul
+            | Op::Sub => &[],
+        };
+        ranks.get(arg).copied()
+    }
+
+    /// The rank of the op's output given its arguments' ranks (`None`: not known), or `None`
+    /// if it cannot be told.
+    pub fn output_rank(self, args: &[Option<usize>]) -> Option<usize> {
+        match self {
+            Op::Linear | Op::Matmul | Op::Softmax => Some(2),
+            Op::Sum | Op::Mean | Op::Mse | Op::Bce | Op::BceLogits | Op::SoftmaxCrossEntropy => {
+                Some(0)
+            }
+            Op::Sigmoid | Op::Relu | Op::Tanh | Op::LeakyRelu => args.first().copied().flatten(),
+            Op::Add | Op::Mul | Op::Sub => args.iter().find_map(|r| *r),
+        }
+    }
+
     /// The output shape of the op applied to node arguments of shapes `args` (literals are not
     /// shapes and are left out), or what is wrong with them.
     pub fn infer_shape<D: Dim>(self, args: &[&[D]]) -> Result<Vec<D>, ShapeError<D>> {
@@ -649,28 +688,25 @@ impl Op {
                 },
             });
         }
+        for (k, arg) in args.iter().enumerate() {
+            if let Some(r) = self.arg_rank(k) {
+                rank(k, arg, r)?;
+            }
+        }
         match self {
             Op::Linear => {
                 let (x, w, b) = (args[0], args[1], args[2]);
-                rank(0, x, 2)?;
-                rank(1, w, 2)?;
-                rank(2, b, 1)?;
                 same_dim((1, w, 0), (0, x, 1))?;
                 same_dim((2, b, 0), (1, w, 1))?;
                 Ok(vec![x[0].clone(), w[1].clone()])
             }
             Op::Matmul => {
                 let (a, b) = (args[0], args[1]);
-                rank(0, a, 2)?;
-                rank(1, b, 2)?;
                 same_dim((1, b, 0), (0, a, 1))?;
                 Ok(vec![a[0].clone(), b[1].clone()])
             }
             Op::Sigmoid | Op::Relu | Op::Tanh | Op::LeakyRelu => Ok(args[0].to_vec()),
-            Op::Softmax => {
-                rank(0, args[0], 2)?;
-                Ok(args[0].to_vec())
-            }
+            Op::Softmax => Ok(args[0].to_vec()),
             Op::Sum | Op::Mean => Ok(Vec::new()),
             Op::Mse | Op::Bce | Op::BceLogits => {
                 if !D::same_count(args[0], args[1]) {
@@ -686,8 +722,6 @@ impl Op {
             }
             Op::SoftmaxCrossEntropy => {
                 let (logits, labels) = (args[0], args[1]);
-                rank(0, logits, 2)?;
-                rank(1, labels, 1)?;
                 same_dim((1, labels, 0), (0, logits, 0))?;
                 Ok(Vec::new())
             }

@@ -19,8 +19,9 @@ pub mod netgen;
 use miniflow::exec::Executor;
 use miniflow::ndarray::{ArrayD, ArrayViewD, IxDyn};
 use miniflow::plan::Rules;
-use miniflow::{DimSpec, Graph, Network, NetworkSpec, NodeId, NodeKind, Scalar};
+use miniflow::{DimSpec, Graph, Network, NetworkSpec, NodeId, NodeKind, NodeSpec, Scalar};
 use netgen::{Choices, SplitMix};
+use std::borrow::Cow;
 
 /// Makes a fresh instance of a generated network.
 pub type Make<T> = dyn Fn() -> Box<dyn Network<Elem = T>>;
@@ -74,7 +75,7 @@ pub fn random_feed<T: Scalar>(spec: &NetworkSpec, sizes: &Sizes, rng: &mut Split
         .iter()
         .filter(|n| is_leaf(n.kind))
         .map(|n| {
-            let shape = concrete(n.shape, sizes);
+            let shape = concrete(declared(n), sizes);
             let value = if n.doc == "probabilities" {
                 ArrayD::from_shape_simple_fn(IxDyn(&shape), || {
                     T::from_f64(0.5 + 0.45 * rng.uniform())
@@ -88,9 +89,26 @@ pub fn random_feed<T: Scalar>(spec: &NetworkSpec, sizes: &Sizes, rng: &mut Split
                 let scale = if n.kind == NodeKind::Param { 0.8 } else { 2.0 };
                 ArrayD::from_shape_simple_fn(IxDyn(&shape), || T::from_f64(scale * rng.uniform()))
             };
-            (n.name, value)
+            (static_name(&n.name), value)
         })
         .collect()
+}
+
+/// A node's declared shape (every node of a generated network has one).
+pub fn declared(n: &NodeSpec) -> &[DimSpec] {
+    n.shape
+        .as_deref()
+        .unwrap_or_else(|| panic!("`{}` has no declared shape", n.name))
+}
+
+/// A spec's name as a `&'static str`: borrowed from a generated network's static spec (the
+/// only ones these tests feed), leaked otherwise.
+#[allow(clippy::ptr_arg)] // the Cow is matched: a borrowed name is kept, not leaked
+pub fn static_name(name: &Cow<'static, str>) -> &'static str {
+    match name {
+        Cow::Borrowed(s) => s,
+        Cow::Owned(s) => leak(s),
+    }
 }
 
 fn leak(s: &str) -> &'static str {
@@ -99,7 +117,7 @@ fn leak(s: &str) -> &'static str {
 
 /// Feeds every leaf in `feed` to `net`: inputs with `set_input`, params with `set_param`.
 pub fn feed_net<T: Scalar>(net: &mut dyn Network<Elem = T>, feed: &Feed<T>) {
-    let spec = net.spec();
+    let spec = net.spec().clone();
     for (name, value) in feed {
         let node = spec.node(name).expect("the feed names nodes of the spec");
         let r = match node.kind {
@@ -166,7 +184,7 @@ pub fn expected_gradients(spec: &NetworkSpec) -> Vec<bool> {
         }
     }
     let mut feeds_loss = vec![false; n];
-    let mut stack = vec![index(spec, spec.loss)];
+    let mut stack = vec![index(spec, &spec.loss)];
     while let Some(i) = stack.pop() {
         if !std::mem::replace(&mut feeds_loss[i], true) {
             for (k, a) in spec.nodes[i].args.iter().enumerate() {
@@ -189,7 +207,7 @@ fn graph_run<T: Scalar>(
     let order = g
         .topological_sort(feed.iter().map(|(n, v)| (ids[index(spec, n)], v.clone())))
         .unwrap_or_else(|e| panic!("{}: topological_sort: {e}", spec.name));
-    let cost = ids[index(spec, spec.loss)];
+    let cost = ids[index(spec, &spec.loss)];
     let loss = g
         .forward_and_backward(&order, cost)
         .unwrap_or_else(|e| panic!("{}: graph forward_and_backward: {e}", spec.name));
@@ -219,8 +237,8 @@ pub fn check_network<T: Scalar>(make: &Make<T>, seed: u64) -> Checked {
     let mut rng = SplitMix(seed);
     let sizes: Sizes = [("batch", 1 + rng.below(5)), ("n", 1 + rng.below(4))];
     let mut net = make();
-    let spec = net.spec();
-    let name = spec.name;
+    let spec = &net.spec().clone();
+    let name = &*spec.name;
     let feed = random_feed::<T>(spec, &sizes, &mut rng);
     let mut checked = Checked::default();
 
@@ -231,7 +249,7 @@ pub fn check_network<T: Scalar>(make: &Make<T>, seed: u64) -> Checked {
         .unwrap_or_else(|e| panic!("{name}: forward: {e}"));
     net.backward()
         .unwrap_or_else(|e| panic!("{name}: backward: {e}"));
-    for output in spec.outputs {
+    for output in spec.outputs.iter() {
         let v = net
             .evaluate_dyn(output)
             .unwrap_or_else(|e| panic!("{name}: evaluate `{output}`: {e}"));
@@ -247,24 +265,24 @@ pub fn check_network<T: Scalar>(make: &Make<T>, seed: u64) -> Checked {
     for (k, node) in spec.nodes.iter().enumerate() {
         let what = format!("{name}.{}", node.name);
         let v = net
-            .value_dyn(node.name)
+            .value_dyn(&node.name)
             .unwrap_or_else(|e| panic!("{what}: value: {e}"));
         assert_eq!(
             v.shape(),
-            concrete(node.shape, &sizes),
+            concrete(declared(node), &sizes),
             "{what}: value shape vs spec"
         );
         let gv = g
             .value(ids[k])
-            .unwrap_or_else(|| panic!("{what}: the graph has no value"));
+            .unwrap_or_else(|e| panic!("{what}: the graph has no value: {e}"));
         assert_close(&format!("{what} value vs graph"), &v, &gv);
         checked.values += 1;
-        match net.grad_dyn(node.name) {
+        match net.grad_dyn(&node.name) {
             Ok(d) => {
                 assert!(has_grad[k], "{what}: a gradient nobody asked for");
                 let gd = g
                     .gradient(ids[k])
-                    .unwrap_or_else(|| panic!("{what}: the graph has no gradient"));
+                    .unwrap_or_else(|e| panic!("{what}: the graph has no gradient: {e}"));
                 assert_close(&format!("{what} gradient vs graph"), &d, &gd);
                 checked.grads += 1;
             }
@@ -292,7 +310,7 @@ pub fn check_network<T: Scalar>(make: &Make<T>, seed: u64) -> Checked {
             let mut row = vec![loss];
             for &k in &params {
                 let v = net
-                    .value_dyn(spec.nodes[k].name)
+                    .value_dyn(&spec.nodes[k].name)
                     .expect("params have values");
                 row.extend(v.iter().copied());
             }
@@ -303,7 +321,7 @@ pub fn check_network<T: Scalar>(make: &Make<T>, seed: u64) -> Checked {
     let train_graph = || {
         let (mut g, ids, order, first) = graph_run(spec, &feed);
         let trainables: Vec<NodeId> = params.iter().map(|&k| ids[k]).collect();
-        let cost = ids[index(spec, spec.loss)];
+        let cost = ids[index(spec, &spec.loss)];
         let mut trace = Vec::new();
         let mut loss = first;
         for step in 0..3 {
@@ -344,7 +362,7 @@ pub fn check_network<T: Scalar>(make: &Make<T>, seed: u64) -> Checked {
     // The steps must move the params, or the comparison proves little (unless every param's
     // gradient is zero, as in `mse(a, a)`, or rounding noise, as in `sum(softmax(w))`).
     let moving = params.iter().any(|&k| {
-        net.grad_dyn(spec.nodes[k].name)
+        net.grad_dyn(&spec.nodes[k].name)
             .is_ok_and(|g| g.iter().any(|x| Scalar::to_f64(*x).abs() > 1e-6))
     });
     if moving {
@@ -395,8 +413,8 @@ pub fn check_network<T: Scalar>(make: &Make<T>, seed: u64) -> Checked {
 /// values, **bit for bit**: loss, every value and every gradient after `forward` +
 /// `backward`, and loss and every value after each of three `sgd_step`s.
 pub fn check_against_executor<T: Scalar>(make: &Make<T>, feed: &Feed<T>) {
-    let spec = make().spec();
-    let name = spec.name;
+    let spec = &make().spec().clone();
+    let name = &*spec.name;
     let executor = || {
         let mut ex = Executor::<T>::from_spec(spec, Rules::ALL)
             .unwrap_or_else(|e| panic!("{name}: Executor::from_spec: {e}"));
@@ -436,13 +454,13 @@ pub fn check_against_executor<T: Scalar>(make: &Make<T>, feed: &Feed<T>) {
         if !computed[k] {
             continue;
         }
-        let v = net.value_dyn(node.name).expect("a value");
+        let v = net.value_dyn(&node.name).expect("a value");
         same(
             &format!("value of `{}`", node.name),
             &v,
             &ex.value(k).expect("a value"),
         );
-        match (net.grad_dyn(node.name), ex.grad(k)) {
+        match (net.grad_dyn(&node.name), ex.grad(k)) {
             (Ok(a), Some(b)) => same(&format!("d/d`{}`", node.name), &a, &b),
             (Err(_), None) => {}
             (a, b) => panic!(
@@ -466,7 +484,7 @@ pub fn check_against_executor<T: Scalar>(make: &Make<T>, feed: &Feed<T>) {
             "{name}: step {step}: loss"
         );
         for (k, node) in spec.nodes.iter().enumerate().filter(|(k, _)| computed[*k]) {
-            let v = net.value_dyn(node.name).expect("a value");
+            let v = net.value_dyn(&node.name).expect("a value");
             same(
                 &format!("step {step}: value of `{}`", node.name),
                 &v,
@@ -480,8 +498,8 @@ pub fn check_against_executor<T: Scalar>(make: &Make<T>, feed: &Feed<T>) {
 /// labels out of range, unknown names and calls out of order all give `Err` (or, where the
 /// values are merely unusual, `Ok`), never a panic.
 pub fn check_hostile_feeds<T: Scalar>(make: &Make<T>, feed: &Feed<T>, sizes: &Sizes) {
-    let spec = make().spec();
-    let name = spec.name;
+    let spec = &make().spec().clone();
+    let name = &*spec.name;
     let fresh = || {
         let mut net = make();
         feed_net(&mut *net, feed);
@@ -519,7 +537,7 @@ pub fn check_hostile_feeds<T: Scalar>(make: &Make<T>, feed: &Feed<T>, sizes: &Si
             .unwrap_or_else(|e| panic!("{what}: forward after a rejected feed: {e}"));
         // A fixed dim off by one is an error; a named dim may change (a new batch size),
         // or be 0 (an error), or disagree with another input's (an error at forward).
-        for (axis, d) in node.shape.iter().enumerate() {
+        for (axis, d) in declared(node).iter().enumerate() {
             let mut shape = value.shape().to_vec();
             match d {
                 DimSpec::Fixed(n) => {
@@ -606,14 +624,14 @@ pub fn check_hostile_feeds<T: Scalar>(make: &Make<T>, feed: &Feed<T>, sizes: &Si
         );
     }
     // The wrong kind of node.
-    for n in spec.nodes {
-        let v = ArrayD::<T>::zeros(IxDyn(&concrete(n.shape, sizes)));
+    for n in spec.nodes.iter() {
+        let v = ArrayD::<T>::zeros(IxDyn(&concrete(declared(n), sizes)));
         match n.kind {
-            NodeKind::Param => assert!(net.set_input(n.name, v.view()).is_err()),
-            NodeKind::Input { .. } => assert!(net.set_param(n.name, v.view()).is_err()),
+            NodeKind::Param => assert!(net.set_input(&n.name, v.view()).is_err()),
+            NodeKind::Input { .. } => assert!(net.set_param(&n.name, v.view()).is_err()),
             NodeKind::Op(_) => {
-                assert!(net.set_input(n.name, v.view()).is_err());
-                assert!(net.set_param(n.name, v.view()).is_err());
+                assert!(net.set_input(&n.name, v.view()).is_err());
+                assert!(net.set_param(&n.name, v.view()).is_err());
             }
         }
     }
@@ -624,15 +642,15 @@ pub fn check_hostile_feeds<T: Scalar>(make: &Make<T>, feed: &Feed<T>, sizes: &Si
 /// and in the graph, and that the two agree on the loss.
 pub fn check_huge_inputs<T: Scalar>(make: &Make<T>) {
     let mut net = make();
-    let spec = net.spec();
-    let name = spec.name;
+    let spec = &net.spec().clone();
+    let name = &*spec.name;
     let sizes: Sizes = [("batch", 2), ("n", 2)];
     let feed: Feed<T> = spec
         .nodes
         .iter()
         .filter(|n| is_leaf(n.kind))
         .map(|n| {
-            let shape = concrete(n.shape, &sizes);
+            let shape = concrete(declared(n), &sizes);
             let mut k = 0usize;
             let value = ArrayD::from_shape_simple_fn(IxDyn(&shape), || {
                 k += 1;
@@ -648,7 +666,7 @@ pub fn check_huge_inputs<T: Scalar>(make: &Make<T>) {
                 };
                 T::from_f64(v)
             });
-            (n.name, value)
+            (static_name(&n.name), value)
         })
         .collect();
     feed_net(&mut *net, &feed);
@@ -661,7 +679,7 @@ pub fn check_huge_inputs<T: Scalar>(make: &Make<T>) {
     assert_scalar_close(&format!("{name}: loss vs graph"), loss, graph_loss);
     let mut grads = 0;
     for (k, node) in spec.nodes.iter().enumerate() {
-        let v = net.value_dyn(node.name).expect("every node has a value");
+        let v = net.value_dyn(&node.name).expect("every node has a value");
         assert!(
             v.iter().all(|x| x.is_finite()),
             "{name}.{}: value {v}",
@@ -673,7 +691,7 @@ pub fn check_huge_inputs<T: Scalar>(make: &Make<T>) {
             "{name}.{}: graph value {gv}",
             node.name
         );
-        if let Ok(d) = net.grad_dyn(node.name) {
+        if let Ok(d) = net.grad_dyn(&node.name) {
             assert!(
                 d.iter().all(|x| x.is_finite()),
                 "{name}.{}: gradient {d}",
@@ -681,7 +699,7 @@ pub fn check_huge_inputs<T: Scalar>(make: &Make<T>) {
             );
             grads += 1;
         }
-        if let Some(d) = g.gradient(ids[k]) {
+        if let Ok(d) = g.gradient(ids[k]) {
             assert!(
                 d.iter().all(|x| x.is_finite()),
                 "{name}.{}: graph gradient {d}",

@@ -11,7 +11,8 @@ pub mod alloc;
 pub mod nets;
 
 use miniflow::ndarray::{ArrayD, ArrayViewD, IxDyn};
-use miniflow::{DimSpec, Error, Graph, Network, NetworkSpec, NodeKind};
+use miniflow::{DimSpec, Error, Graph, Network, NetworkSpec, NodeKind, NodeSpec};
+use std::borrow::Cow;
 
 // ---------------------------------------------------------------------------------------
 // A tiny deterministic PRNG (splitmix64): no new dependencies.
@@ -65,6 +66,23 @@ pub fn concrete(shape: &[DimSpec], dims: &[(&str, usize)]) -> Vec<usize> {
         .collect()
 }
 
+/// A node's declared shape (every node of a generated network has one).
+pub fn declared(n: &NodeSpec) -> &[DimSpec] {
+    n.shape
+        .as_deref()
+        .unwrap_or_else(|| panic!("`{}` has no declared shape", n.name))
+}
+
+/// A spec's name as a `&'static str`: borrowed from a generated network's static spec, leaked
+/// otherwise (tests only).
+#[allow(clippy::ptr_arg)] // the Cow is matched: a borrowed name is kept, not leaked
+pub fn static_name(name: &Cow<'static, str>) -> &'static str {
+    match name {
+        Cow::Borrowed(s) => s,
+        Cow::Owned(s) => Box::leak(s.clone().into_boxed_str()),
+    }
+}
+
 /// Random values for every input and param of `spec`.
 pub fn random_feed(spec: &NetworkSpec, dims: &[(&str, usize)], seed: u64) -> Feed {
     let mut rng = Rng::new(seed);
@@ -76,14 +94,17 @@ pub fn random_feed(spec: &NetworkSpec, dims: &[(&str, usize)], seed: u64) -> Fee
                 NodeKind::Param => 0.8,
                 _ => 2.0,
             };
-            (n.name, rng.array(&concrete(n.shape, dims), scale))
+            (
+                static_name(&n.name),
+                rng.array(&concrete(declared(n), dims), scale),
+            )
         })
         .collect()
 }
 
 /// Feeds every leaf in `feed` to `net`: inputs with `set_input`, params with `set_param`.
 pub fn feed_net<N: Network<Elem = f64>>(net: &mut N, feed: &Feed) {
-    let spec = net.spec();
+    let spec = net.spec().clone();
     for (name, value) in feed {
         let node = spec.node(name).unwrap();
         let r = match node.kind {
@@ -123,7 +144,7 @@ pub fn expected_gradients(spec: &NetworkSpec) -> Vec<bool> {
         .collect();
     // `spec.nodes` is in forward order: every node after its arguments.
     for (i, n) in spec.nodes.iter().enumerate() {
-        for a in n.args {
+        for a in n.args.iter() {
             assert!(
                 idx(a) < i,
                 "spec order: `{a}` must come before `{}`",
@@ -135,7 +156,7 @@ pub fn expected_gradients(spec: &NetworkSpec) -> Vec<bool> {
         }
     }
     let mut feeds_loss = vec![false; spec.nodes.len()];
-    let mut stack = vec![idx(spec.loss)];
+    let mut stack = vec![idx(&spec.loss)];
     while let Some(i) = stack.pop() {
         if !std::mem::replace(&mut feeds_loss[i], true) {
             stack.extend(spec.nodes[i].args.iter().map(|a| idx(a)));
@@ -164,13 +185,13 @@ pub fn compare_with_graph<N: Network<Elem = f64>>(
     feed: &Feed,
     dims: &[(&str, usize)],
 ) -> Checked {
-    let spec = net.spec();
+    let spec = &net.spec().clone();
     feed_net(net, feed);
     let loss = net.forward().unwrap();
     net.backward().unwrap();
     // `forward` computes what the loss needs; outputs off that path are computed on demand.
-    for output in spec.outputs {
-        let v = net.evaluate(output).unwrap();
+    for output in spec.outputs.iter() {
+        let v = net.evaluate(&**output).unwrap();
         assert!(v.iter().all(|x| x.is_finite()), "{}.{output}", spec.name);
     }
 
@@ -180,8 +201,8 @@ pub fn compare_with_graph<N: Network<Elem = f64>>(
     let order = graph
         .topological_sort(feed.iter().map(|(n, v)| (id_of(n), v.clone())))
         .unwrap();
-    let cost = graph.find(spec.loss).unwrap();
-    assert_eq!(cost, id_of(spec.loss));
+    let cost = graph.find(&spec.loss).unwrap();
+    assert_eq!(cost, id_of(&spec.loss));
     let oracle_loss = graph.forward_and_backward(&order, cost).unwrap();
     assert!(
         loss.is_finite() && rel_close(loss, oracle_loss, 1e-12),
@@ -197,43 +218,43 @@ pub fn compare_with_graph<N: Network<Elem = f64>>(
     };
     for (k, node) in spec.nodes.iter().enumerate() {
         let what = format!("{}.{}", spec.name, node.name);
-        let shape = concrete(node.shape, dims);
-        let v = net.value(node.name).unwrap();
+        let shape = concrete(declared(node), dims);
+        let v = net.value(&*node.name).unwrap();
         assert_eq!(v.shape(), &shape[..], "{what}: value shape vs declared");
         let ov = graph
             .value(ids[k])
-            .unwrap_or_else(|| panic!("{what}: graph has no value"));
+            .unwrap_or_else(|e| panic!("{what}: graph has no value: {e}"));
         assert_arrays_close(&format!("{what} value"), &v, &ov);
         checked.values += 1;
 
-        match net.grad(node.name) {
+        match net.grad(&*node.name) {
             Ok(g) => {
                 assert!(has_grad[k], "{what}: generated a gradient nobody needs");
                 let og = graph
                     .gradient(ids[k])
-                    .unwrap_or_else(|| panic!("{what}: graph has no gradient"));
+                    .unwrap_or_else(|e| panic!("{what}: graph has no gradient: {e}"));
                 assert_eq!(
                     g.shape(),
                     &shape[..],
                     "{what}: gradient shape vs node shape"
                 );
                 assert_arrays_close(&format!("{what} grad"), &g, &og);
-                checked.grads.push(node.name);
+                checked.grads.push(static_name(&node.name));
             }
             Err(e) => {
                 assert!(!has_grad[k], "{what}: expected a gradient, got {e}");
                 assert!(
-                    matches!(&e, Error::NoGradient { name, .. } if name == node.name),
+                    matches!(&e, Error::NoGradient { name, .. } if *name == node.name),
                     "{what}: {e:?}"
                 );
             }
         }
     }
     // Every param is trained: each has a gradient that was compared.
-    for node in spec.nodes {
+    for node in spec.nodes.iter() {
         if matches!(node.kind, NodeKind::Param | NodeKind::Input { grad: true }) {
             assert!(
-                checked.grads.contains(&node.name),
+                checked.grads.contains(&&*node.name),
                 "{}: no gradient compared for leaf `{}`",
                 spec.name,
                 node.name
@@ -273,18 +294,18 @@ pub fn fd_close(numeric: f64, analytic: f64) -> bool {
 /// partial derivatives were checked.
 pub fn check_finite_differences<N: Network<Elem = f64>>(net: &mut N, feed: &Feed) -> usize {
     const H: f64 = 1e-5;
-    let spec = net.spec();
+    let spec = &net.spec().clone();
     feed_net(net, feed);
     net.forward_backward().unwrap();
 
     // Analytic gradients, copied before any perturbation.
-    let mut param_grads: Vec<(&'static str, ArrayD<f64>)> = Vec::new();
-    net.visit_params(&mut |p| param_grads.push((p.name, p.grad.to_owned())));
+    let mut param_grads: Vec<(String, ArrayD<f64>)> = Vec::new();
+    net.visit_params(&mut |p| param_grads.push((p.name.to_string(), p.grad.to_owned())));
     let input_grads: Vec<(&'static str, ArrayD<f64>)> = spec
         .nodes
         .iter()
         .filter(|n| n.kind == NodeKind::Input { grad: true })
-        .map(|n| (n.name, net.grad(n.name).unwrap().to_owned()))
+        .map(|n| (static_name(&n.name), net.grad(&*n.name).unwrap().to_owned()))
         .collect();
 
     let mut count = 0;
@@ -373,7 +394,7 @@ pub fn params_of(net: &impl Network<Elem = f64>) -> Vec<(String, ArrayD<f64>)> {
         .nodes
         .iter()
         .filter(|n| n.kind == NodeKind::Param)
-        .map(|n| (n.name.to_string(), net.value(n.name).unwrap().to_owned()))
+        .map(|n| (n.name.to_string(), net.value(&*n.name).unwrap().to_owned()))
         .collect()
 }
 
@@ -385,12 +406,12 @@ pub fn fused_equals_unfused<N: Network<Elem = f64> + Default>(
     steps: usize,
 ) {
     let (mut fused, mut plain) = (N::default(), N::default());
-    let spec = fused.spec();
+    let spec = &fused.spec().clone();
     // Every named dim at 1: only the params of this feed are used.
     let dims: Vec<(&str, usize)> = spec
         .nodes
         .iter()
-        .flat_map(|n| n.shape)
+        .flat_map(declared)
         .filter_map(|d| match d {
             DimSpec::Named(name) => Some((*name, 1)),
             DimSpec::Fixed(_) => None,

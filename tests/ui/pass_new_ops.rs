@@ -40,5 +40,5 @@ fn main() {
     net.feed("t", &array![[0.0f32, 1.0], [1.0, 0.0]]).unwrap();
     let loss = net.sgd_step(0.1).unwrap();
     assert!(loss.is_finite());
-    assert_eq!(net.spec().node("k").unwrap().attrs, &[-0.05]);
+    assert_eq!(net.spec().node("k").unwrap().attrs.as_ref(), &[-0.05]);
 }

@@ -89,12 +89,12 @@ use std::path::Path;
 pub const FORMAT_VERSION: &str = "1";
 
 /// The names of `net`'s params, in source order.
-fn param_names<N: Network + ?Sized>(net: &N) -> Vec<&'static str> {
+fn param_names<N: Network + ?Sized>(net: &N) -> Vec<String> {
     net.spec()
         .nodes
         .iter()
         .filter(|n| n.kind == NodeKind::Param)
-        .map(|n| n.name)
+        .map(|n| n.name.to_string())
         .collect()
 }
 
@@ -157,7 +157,8 @@ impl Save {
     /// The params of `net` as named tensors, with the metadata; `prefix` is put before every
     /// tensor name (for checkpoints).
     fn collect<N: Network + ?Sized>(&self, net: &N, prefix: &str, out: &mut Tensors) -> Result<()> {
-        let names = param_names(net);
+        let owned = param_names(net);
+        let names: Vec<&str> = owned.iter().map(String::as_str).collect();
         if let Some(unknown) = self
             .renames
             .keys()
@@ -207,7 +208,7 @@ impl Save {
         out.metadata
             .insert("miniflow.version".into(), FORMAT_VERSION.into());
         out.metadata
-            .insert("miniflow.network".into(), net.spec().name.into());
+            .insert("miniflow.network".into(), net.spec().name.to_string());
         out.metadata.extend(self.metadata.clone());
         Ok(out)
     }
@@ -334,7 +335,8 @@ impl Load {
         prefix: &str,
         file_name: &str,
     ) -> Result<LoadReport> {
-        let names = param_names(net);
+        let owned = param_names(net);
+        let names: Vec<&str> = owned.iter().map(String::as_str).collect();
         if let Some(unknown) = self
             .renames
             .values()

@@ -1,0 +1,3 @@
+fn main() {
+    let _net = miniflow::network! { s = sum(X); f = linear(s, W, b); cost = mse(y, f) };
+}

@@ -1,0 +1,3 @@
+fn main() {
+    let _net = miniflow::network! { a = sigmoid(X); b = tanh(X) };
+}

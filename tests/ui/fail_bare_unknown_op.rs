@@ -1,0 +1,3 @@
+fn main() {
+    let _net = miniflow::network! { f = lineer(X, W, b); cost = mse(y, f) };
+}
