@@ -279,6 +279,25 @@ mod loops {
     /// Columns per block (two AVX2 registers of f64, one of f32).
     const W: usize = 8;
 
+    /// `s[i]`, unchecked: each entry point below asserts the extents its indices stay in,
+    /// once per call, instead of a check per element in the innermost loops.
+    #[inline(always)]
+    #[allow(unsafe_code)]
+    fn at<T: Copy>(s: &[T], i: usize) -> T {
+        debug_assert!(i < s.len());
+        // SAFETY: in bounds by the caller's entry assertion (see above).
+        unsafe { *s.get_unchecked(i) }
+    }
+
+    /// `&s[start..start + len]`, unchecked (as [`at`]).
+    #[inline(always)]
+    #[allow(unsafe_code)]
+    fn seg<T>(s: &[T], start: usize, len: usize) -> &[T] {
+        debug_assert!(start + len <= s.len());
+        // SAFETY: as for `at`.
+        unsafe { s.get_unchecked(start..start + len) }
+    }
+
     #[inline(always)]
     fn store<T: Scalar>(c: &mut T, beta: T, alpha: T, acc: T) {
         *c = if beta == T::zero() {
@@ -407,6 +426,13 @@ mod loops {
     /// reassociating one sum.
     #[inline(always)]
     fn dot<T: Scalar, const FMA: bool>(x: &[T], y: &[T]) -> T {
+        if x.len() < W {
+            // Too short for the partial sums to pay: one sum, in order.
+            return x
+                .iter()
+                .zip(y)
+                .fold(T::zero(), |s, (&x, &y)| madd::<T, FMA>(x, y, s));
+        }
         let mut acc = [T::zero(); W];
         let (xc, yc) = (x.chunks_exact(W), y.chunks_exact(W));
         let (xr, yr) = (xc.remainder(), yc.remainder());
@@ -448,9 +474,10 @@ mod loops {
             }
             return;
         }
-        let coef = |i: usize, p: usize| a[i * k + p];
+        assert!(a.len() >= c.len() / n * k && b.len() >= k * n);
+        let coef = |i: usize, p: usize| at(a, i * k + p);
         combine::<T, FMA>(Out::scaled(alpha, beta), c, n, k, coef, |p| {
-            &b[p * n..(p + 1) * n]
+            seg(b, p * n, n)
         });
     }
 
@@ -476,8 +503,9 @@ mod loops {
             beta: T::zero(),
             init: Some(bias),
         };
-        let coef = |i: usize, p: usize| a[i * k + p];
-        combine::<T, FMA>(out, c, n, k, coef, |p| &b[p * n..(p + 1) * n]);
+        assert!(a.len() >= c.len() / n * k && b.len() >= k * n && bias.len() >= n);
+        let coef = |i: usize, p: usize| at(a, i * k + p);
+        combine::<T, FMA>(out, c, n, k, coef, |p| seg(b, p * n, n));
     }
 
     /// `c[m×k] = beta·c + alpha·a[m×n]·b[k×n]ᵀ`.
@@ -495,7 +523,8 @@ mod loops {
     ) {
         if n == 1 {
             // An outer product: row i of c is a[i]·b.
-            combine::<T, FMA>(Out::scaled(alpha, beta), c, k, 1, |i, _| a[i], |_| b);
+            assert!(a.len() >= c.len() / k && b.len() >= k);
+            combine::<T, FMA>(Out::scaled(alpha, beta), c, k, 1, |i, _| at(a, i), |_| b);
             return;
         }
         for (arow, crow) in a.chunks_exact(n).zip(c.chunks_exact_mut(k)) {
@@ -520,13 +549,15 @@ mod loops {
     ) {
         if n == 1 {
             // c is a vector: c = Σ_i b[i]·a[i, :], vectorized along a's rows.
-            let rows = |i: usize| &a[i * k..(i + 1) * k];
-            combine::<T, FMA>(Out::scaled(alpha, beta), c, k, m, |_, i| b[i], rows);
+            assert!(a.len() >= m * k && b.len() >= m && c.len() <= k);
+            let rows = |i: usize| seg(a, i * k, k);
+            combine::<T, FMA>(Out::scaled(alpha, beta), c, k, m, |_, i| at(b, i), rows);
             return;
         }
-        let coef = |p: usize, i: usize| a[i * k + p];
+        assert!(a.len() >= m * k && b.len() >= m * n && c.len() / n <= k);
+        let coef = |p: usize, i: usize| at(a, i * k + p);
         combine::<T, FMA>(Out::scaled(alpha, beta), c, n, m, coef, |i| {
-            &b[i * n..(i + 1) * n]
+            seg(b, i * n, n)
         });
     }
 
@@ -587,7 +618,8 @@ mod loops {
         m: usize,
         n: usize,
     ) {
-        let rows = |i: usize| &a[i * n..(i + 1) * n];
+        assert!(a.len() >= m * n);
+        let rows = |i: usize| seg(a, i * n, n);
         combine::<T, FMA>(Out::scaled(alpha, beta), c, n, m, |_, _| T::one(), rows);
     }
 }
