@@ -34,6 +34,7 @@ def fill(seed, rows, cols, dtype):
 
 
 def data(shape, dtype):
+    """The main table's shapes: (batch, in, hidden, out) as in benches/step.rs."""
     m, i, h, o = shape
     if m * i > 200_000:  # the pure-Python fill is slow; any fixed data does for timing
         rng = np.random.default_rng(1)
@@ -50,23 +51,24 @@ def data(shape, dtype):
 
 
 def numpy_step(params, x, y, lr):
-    w1, b1, w2, b2 = params
-    l1 = x @ w1 + b1
-    s1 = 1.0 / (1.0 + np.exp(-l1))
-    l2 = s1 @ w2 + b2
-    diff = y - l2
+    """params = [w0, b0, w1, b1, ...]; sigmoid after every layer but the last."""
+    ws, bs = params[0::2], params[1::2]
+    hs = [x]
+    for i, (w, b) in enumerate(zip(ws, bs)):
+        l = hs[-1] @ w + b
+        hs.append(1.0 / (1.0 + np.exp(-l)) if i + 1 < len(ws) else l)
+    diff = y - hs[-1]
     m = diff.size
     loss = (diff * diff).sum() / m
-    g2 = diff * (-2.0 / m)
-    dw2 = s1.T @ g2
-    db2 = g2.sum(axis=0)
-    dl1 = (g2 @ w2.T) * (s1 * (1.0 - s1))
-    dw1 = x.T @ dl1
-    db1 = dl1.sum(axis=0)
-    w1 -= lr * dw1
-    b1 -= lr * db1
-    w2 -= lr * dw2
-    b2 -= lr * db2
+    g = diff * (-2.0 / m)
+    for i in reversed(range(len(ws))):
+        dw = hs[i].T @ g
+        db = g.sum(axis=0)
+        if i > 0:
+            s = hs[i]
+            g = (g @ ws[i].T) * (s * (1.0 - s))
+        ws[i] -= lr * dw
+        bs[i] -= lr * db
     return loss
 
 
@@ -81,15 +83,36 @@ def median_us(step, reps_hint):
     return times[len(times) // 2] * 1e6
 
 
+def net(batch, sizes, dtype):
+    """Random data for a sweep point: x, y and [w0, b0, ...]."""
+    rng = np.random.default_rng(1)
+    mk = lambda *s: (rng.random(s) - 0.5).astype(dtype)
+    params = []
+    for a, b in zip(sizes, sizes[1:]):
+        params += [mk(a, b), mk(b)]
+    return mk(batch, sizes[0]), mk(batch, sizes[-1]), params
+
+
+def point(shape, dtype):
+    """x, y, params and a work estimate for a main shape or a sweep point (batch, sizes)."""
+    if len(shape) == 4:
+        x, y, w1, b1, w2, b2 = data(shape, dtype)
+        return x, y, [w1, b1, w2, b2]
+    return net(shape[0], shape[1], dtype)
+
+
+def work(x, params):
+    return x.shape[0] * sum(w.size for w in params[0::2])
+
+
 def bench_numpy(shape, dtype):
-    x, y, w1, b1, w2, b2 = data(shape, dtype)
-    params = [w1.copy(), b1.copy(), w2.copy(), b2.copy()]
+    x, y, params = point(shape, dtype)
+    params = [p.copy() for p in params]
     lr = dtype(1e-3)
     for _ in range(3):
         numpy_step(params, x, y, lr)
     # Time many steps per sample for the small shapes (timer resolution).
-    m, i, h, o = shape
-    inner = max(1, 20_000 // (m * i * h + 1))
+    inner = max(1, 20_000 // (work(x, params) + 1))
     def many():
         for _ in range(inner):
             numpy_step(params, x, y, lr)
@@ -101,26 +124,28 @@ def bench_jax(shape, dtype):
     import jax.numpy as jnp
 
     jax.config.update("jax_enable_x64", True)
-    x, y, w1, b1, w2, b2 = data(shape, dtype)
+    x, y, host_params = point(shape, dtype)
 
     @jax.jit
     def step(params, x, y):
         def loss_fn(p):
-            w1, b1, w2, b2 = p
-            s1 = jax.nn.sigmoid(x @ w1 + b1)
-            l2 = s1 @ w2 + b2
-            return jnp.mean((y - l2) ** 2)
+            h = x
+            n = len(p) // 2
+            for i in range(n):
+                h = h @ p[2 * i] + p[2 * i + 1]
+                if i + 1 < n:
+                    h = jax.nn.sigmoid(h)
+            return jnp.mean((y - h) ** 2)
 
         loss, grads = jax.value_and_grad(loss_fn)(params)
         return [p - 1e-3 * g for p, g in zip(params, grads)], loss
 
-    params = [jnp.asarray(a) for a in (w1, b1, w2, b2)]
+    params = [jnp.asarray(a) for a in host_params]
     xs, ys = jnp.asarray(x), jnp.asarray(y)
     for _ in range(3):
         params, loss = step(params, xs, ys)
     loss.block_until_ready()
-    m, i, h, o = shape
-    inner = max(1, 20_000 // (m * i * h + 1))
+    inner = max(1, 20_000 // (work(x, host_params) + 1))
     state = {"p": params}
 
     def many():
@@ -146,20 +171,23 @@ def main():
     except ImportError:
         print("# threadpoolctl not installed: BLAS unknown")
     shapes = list(SHAPES)
+    dtypes = (np.float64, np.float32)
     if "--sweeps" in sys.argv:
-        shapes = []
-        shapes += [(b, 13, 10, 1) for b in (1, 16, 256, 4096, 16384)]
-        shapes += [(64, 256, h, 1) for h in (16, 64, 256, 1024, 2048)]
+        # The points of benches/sweep.rs (f64): batch, width, depth.
+        dtypes = (np.float64,)
+        shapes = [(b, (13, 10, 1)) for b in (1, 16, 256, 4096, 16384)]
+        shapes += [(64, (256, h, 1)) for h in (16, 64, 256, 1024, 2048)]
+        shapes += [(64, (64,) * (d + 1) + (1,)) for d in (1, 4, 8, 16)]
     print("| dtype | shape | numpy µs | JAX jit µs |")
     print("|---|---|---:|---:|")
-    for dtype in (np.float64, np.float32):
+    for dtype in dtypes:
         for shape in shapes:
             n = bench_numpy(shape, dtype)
             try:
                 j = f"{bench_jax(shape, dtype):.2f}"
             except ImportError:
                 j = "n/a"
-            name = "x".join(map(str, shape))
+            name = "x".join(map(str, shape)) if len(shape) == 4 else f"{shape[0]} x {shape[1]}"
             print(f"| {dtype.__name__} | {name} | {n:.2f} | {j} |", flush=True)
 
 

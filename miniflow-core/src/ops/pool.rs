@@ -12,13 +12,15 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 
-/// A job: `f(part)` for each part, claimed from `next`. It lives on the stack of `run`,
-/// which returns only once every part is done and no worker holds the job any more.
+/// A job: `f(part)` for each part; thread `t` of `threads` (the caller is 0, worker `w` is
+/// `w + 1`) runs parts `t, t + threads, ...`, so a band of a product always lands on the same
+/// thread (whose buffers are sized for it after the first step). It lives on the stack of
+/// `run`, which returns only once every part is done and no worker holds the job any more.
 struct Job {
     /// The work, its lifetime erased (see above).
     f: *const (dyn Fn(usize) + Sync),
     parts: usize,
-    next: AtomicUsize,
+    threads: usize,
     done: AtomicUsize,
     /// Workers that took the job and have not let go of it yet.
     users: AtomicUsize,
@@ -35,19 +37,14 @@ unsafe impl Send for JobRef {}
 unsafe impl Sync for Job {}
 
 impl Job {
-    /// Claims and runs parts until none is left.
-    fn work(&self) {
-        loop {
-            let part = self.next.fetch_add(1, Ordering::Relaxed);
-            if part >= self.parts {
-                return;
-            }
+    /// Runs the parts of thread `t`.
+    fn work(&self, t: usize) {
+        for part in (t..self.parts).step_by(self.threads) {
             // SAFETY: `run` keeps the closure alive until `done == parts`, which cannot
             // happen before this part is counted below.
             let f = unsafe { &*self.f };
-            // A panic in a part is contained: the part counts as done, and the caller sees
-            // the panic when it runs its own parts or not at all (kernels do not panic on
-            // shapes the callers checked).
+            // A panic in a part is contained: the part counts as done (kernels do not panic
+            // on shapes their callers checked).
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(part)));
             self.done.fetch_add(1, Ordering::Release);
         }
@@ -58,7 +55,11 @@ struct Pool {
     /// The job being worked on, and a counter bumped for each new job.
     state: Mutex<(u64, Option<JobRef>)>,
     wake: Condvar,
-    workers: usize,
+    /// The workers started.
+    workers: AtomicUsize,
+    /// Whether a job is in flight: the pool runs one job at a time; a product on another
+    /// thread meanwhile runs its parts itself.
+    busy: std::sync::atomic::AtomicBool,
 }
 
 thread_local! {
@@ -107,21 +108,23 @@ fn pool() -> &'static Pool {
         let pool: &'static Pool = Box::leak(Box::new(Pool {
             state: Mutex::new((0, None)),
             wake: Condvar::new(),
-            workers: threads() - 1,
+            workers: AtomicUsize::new(0),
+            busy: std::sync::atomic::AtomicBool::new(false),
         }));
-        for i in 0..pool.workers {
+        for i in 0..threads() - 1 {
             let spawned = std::thread::Builder::new()
                 .name(format!("miniflow-{i}"))
-                .spawn(move || worker(pool));
+                .spawn(move || worker(pool, i + 1));
             if spawned.is_err() {
                 break;
             }
+            pool.workers.fetch_add(1, Ordering::Relaxed);
         }
         pool
     })
 }
 
-fn worker(pool: &'static Pool) {
+fn worker(pool: &'static Pool, me: usize) {
     let mut seen = 0;
     loop {
         let job = {
@@ -140,7 +143,7 @@ fn worker(pool: &'static Pool) {
         if let Some(JobRef(job)) = job {
             // SAFETY: `run` does not return while `users` counts this thread.
             let job = unsafe { &*job };
-            job.work();
+            job.work(me);
             job.users.fetch_sub(1, Ordering::Release);
         }
     }
@@ -155,6 +158,15 @@ pub(crate) fn run(parts: usize, f: &(dyn Fn(usize) + Sync)) {
         return;
     }
     let pool = pool();
+    let threads = pool.workers.load(Ordering::Relaxed) + 1;
+    let claimed = pool
+        .busy
+        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_ok();
+    if threads == 1 || !claimed {
+        (0..parts).for_each(f);
+        return;
+    }
     let f: *const (dyn Fn(usize) + Sync + '_) = f;
     // SAFETY: only the lifetime changes; the job never outlives this call (see `Job`).
     #[allow(clippy::missing_transmute_annotations)]
@@ -162,7 +174,7 @@ pub(crate) fn run(parts: usize, f: &(dyn Fn(usize) + Sync)) {
     let job = Job {
         f,
         parts,
-        next: AtomicUsize::new(0),
+        threads,
         done: AtomicUsize::new(0),
         users: AtomicUsize::new(0),
     };
@@ -172,11 +184,12 @@ pub(crate) fn run(parts: usize, f: &(dyn Fn(usize) + Sync)) {
         state.1 = Some(JobRef(&job));
     }
     pool.wake.notify_all();
-    job.work();
+    job.work(0);
     wait(|| job.done.load(Ordering::Acquire) >= parts);
     // No new worker may take the job now; wait for those that did to let go of it.
     pool.state.lock().unwrap_or_else(|e| e.into_inner()).1 = None;
     wait(|| job.users.load(Ordering::Acquire) == 0);
+    pool.busy.store(false, Ordering::Release);
 }
 
 /// Spins briefly, then yields, until `ready`.
