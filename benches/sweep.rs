@@ -330,13 +330,16 @@ fn time_step<N: Network<Elem = f64> + Default>(batch: usize) -> f64 {
     samples[samples.len() / 2] * 1e6
 }
 
+/// A network's step timer, by batch.
+type Timer = fn(usize) -> f64;
+
 fn main() {
     println!("| sweep | point | miniflow µs |");
     println!("|---|---|---:|");
     for b in [1, 16, 256, 4096, 16384] {
         println!("| batch (13-10-1) | {b} | {:.2} |", time_step::<Boston>(b));
     }
-    let widths: [(usize, fn(usize) -> f64); 5] = [
+    let widths: [(usize, Timer); 5] = [
         (16, time_step::<Width16>),
         (64, time_step::<Width64>),
         (256, time_step::<Width256>),
@@ -346,7 +349,7 @@ fn main() {
     for (h, f) in widths {
         println!("| width (64 x 256 x h x 1) | {h} | {:.2} |", f(64));
     }
-    let depths: [(usize, fn(usize) -> f64); 4] = [
+    let depths: [(usize, Timer); 4] = [
         (1, time_step::<Depth1>),
         (4, time_step::<Depth4>),
         (8, time_step::<Depth8>),
