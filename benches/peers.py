@@ -8,7 +8,7 @@ shape, in microseconds. Usage (numpy single-threaded, on its own OpenBLAS kernel
     pip install numpy jax threadpoolctl
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 \
         XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" \
-        taskset -c 0 python benches/peers.py [--sweeps]
+        taskset -c 0 python benches/peers.py [--sweeps | width=256 ...]
 
 It prints which BLAS numpy runs (threadpoolctl) and a table of medians.
 """
@@ -172,12 +172,22 @@ def main():
         print("# threadpoolctl not installed: BLAS unknown")
     shapes = list(SHAPES)
     dtypes = (np.float64, np.float32)
-    if "--sweeps" in sys.argv:
+    points = {}
+    for b in (1, 16, 256, 4096, 16384):
+        points[f"batch={b}"] = (b, (13, 10, 1))
+    for h in (16, 64, 256, 1024, 2048):
+        points[f"width={h}"] = (64, (256, h, 1))
+    for d in (1, 4, 8, 16):
+        points[f"depth={d}"] = (64, (64,) * (d + 1) + (1,))
+    picked = [a for a in sys.argv[1:] if a in points]
+    if picked:
+        # One sweep point (as `cargo bench --bench sweep -- width=256`).
+        dtypes = (np.float64,)
+        shapes = [points[a] for a in picked]
+    elif "--sweeps" in sys.argv:
         # The points of benches/sweep.rs (f64): batch, width, depth.
         dtypes = (np.float64,)
-        shapes = [(b, (13, 10, 1)) for b in (1, 16, 256, 4096, 16384)]
-        shapes += [(64, (256, h, 1)) for h in (16, 64, 256, 1024, 2048)]
-        shapes += [(64, (64,) * (d + 1) + (1,)) for d in (1, 4, 8, 16)]
+        shapes = list(points.values())
     print("| dtype | shape | numpy µs | JAX jit µs |")
     print("|---|---|---:|---:|")
     for dtype in dtypes:

@@ -4,7 +4,8 @@
 //! microseconds per step; `benches/peers.py --sweeps` times the same points in numpy and JAX.
 //!
 //! ```text
-//! cargo bench --bench sweep
+//! cargo bench --bench sweep                  # every point
+//! cargo bench --bench sweep -- width=256     # one point (batch=N, width=H or depth=D)
 //! ```
 
 use miniflow::ndarray::{Array2, ArrayD, IxDyn};
@@ -334,10 +335,18 @@ fn time_step<N: Network<Elem = f64> + Default>(batch: usize) -> f64 {
 type Timer = fn(usize) -> f64;
 
 fn main() {
+    // `cargo bench` passes `--bench`; a `sweep=point` argument picks one point.
+    let only: Option<String> = std::env::args().skip(1).find(|a| a.contains('='));
+    let want = |sweep: &str, point: usize| {
+        only.as_deref()
+            .is_none_or(|o| o == format!("{sweep}={point}"))
+    };
     println!("| sweep | point | miniflow µs |");
     println!("|---|---|---:|");
     for b in [1, 16, 256, 4096, 16384] {
-        println!("| batch (13-10-1) | {b} | {:.2} |", time_step::<Boston>(b));
+        if want("batch", b) {
+            println!("| batch (13-10-1) | {b} | {:.2} |", time_step::<Boston>(b));
+        }
     }
     let widths: [(usize, Timer); 5] = [
         (16, time_step::<Width16>),
@@ -347,7 +356,9 @@ fn main() {
         (2048, time_step::<Width2048>),
     ];
     for (h, f) in widths {
-        println!("| width (64 x 256 x h x 1) | {h} | {:.2} |", f(64));
+        if want("width", h) {
+            println!("| width (64 x 256 x h x 1) | {h} | {:.2} |", f(64));
+        }
     }
     let depths: [(usize, Timer); 4] = [
         (1, time_step::<Depth1>),
@@ -356,6 +367,8 @@ fn main() {
         (16, time_step::<Depth16>),
     ];
     for (d, f) in depths {
-        println!("| depth (64 x 64 x d·64 x 1) | {d} | {:.2} |", f(64));
+        if want("depth", d) {
+            println!("| depth (64 x 64 x d·64 x 1) | {d} | {:.2} |", f(64));
+        }
     }
 }
