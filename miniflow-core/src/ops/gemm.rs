@@ -1,11 +1,12 @@
 //! The packed matrix product behind the large products: `c = beta·c + alpha·a·b (+ bias)`.
 //!
-//! The classic blocked scheme (Goto, BLIS): `b` is cut into blocks of `KC` rows, each packed
-//! once into panels `NR` columns wide; `a` into blocks of `MC × KC`, packed into panels `MR`
-//! rows tall; a register-blocked micro-kernel multiplies one `a` panel by one `b` panel
-//! into an `MR × NR` tile of sums held in registers, and stores it once per `KC` block.
-//! Tiles: 8 × 24 (f64) / 8 × 48 (f32) on AVX-512 (24 accumulators of the 32 registers),
-//! 6 × 8 / 6 × 16 on AVX2 (12 of 16), 4 × 8 portable.
+//! The classic blocked scheme (Goto, BLIS): `b` is cut into blocks of `KC` rows and `NC`
+//! columns, each packed once into panels `NR` columns wide; `a` is read `MR` rows at a time,
+//! in place when its rows or columns are contiguous, else packed a panel at a time; a
+//! register-blocked micro-kernel multiplies one `a` panel by one `b` panel into an `MR × NR`
+//! tile of sums held in registers, and stores it once per `KC` block. Tiles: 8 × 24 (f64) /
+//! 8 × 48 (f32) on AVX-512 (24 accumulators of the 32 registers), 6 × 8 / 6 × 16 on AVX2
+//! (12 of 16), 4 × 8 portable; the last column panel only as wide as its columns need.
 //!
 //! Every element of `c` is the same sequence of operations wherever its tile falls (a fused
 //! or unfused multiply-add per term, in the order of `k`, blocks of `KC` fixed by `k` alone),
@@ -59,23 +60,18 @@ pub(crate) struct Epi<T> {
 }
 
 /// Cache blocking, in elements: `KC` rows of `b` per block (the depth of one pass over a
-/// tile), `MC` rows of `a` per packed block, `NC` columns of `b` per packed block.
+/// tile), `NC` columns of `b` per packed block.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Blocking {
     pub kc: usize,
-    pub mc: usize,
     pub nc: usize,
 }
 
 impl Blocking {
-    /// Measured on a Zen 4 (L1 32 KiB, L2 1 MiB per core) with 1024³ and the network
-    /// shapes; the byte budgets (an `a` block of MC×KC elements within half of L2, a `b`
-    /// panel of KC×NR within L1/L2) carry over to other x86 cores of the last decade.
-    pub(crate) const DEFAULT: Blocking = Blocking {
-        kc: 512,
-        mc: 192,
-        nc: 2048,
-    };
+    /// Measured on a Zen 4 (L1 32 KiB, L2 1 MiB per core) at 1024³ and the network's shapes
+    /// against KC 128-512 and NC 256-2048: within noise of the best everywhere (an `a`
+    /// panel of 8 × 512 f64 is 32 KiB, read from L1/L2 while `b` panels stream from L2/L3).
+    pub(crate) const DEFAULT: Blocking = Blocking { kc: 512, nc: 2048 };
 }
 
 /// A 64-byte aligned chunk of packing buffer.
@@ -258,8 +254,8 @@ multiversion!(
 );
 
 /// The blocked loops: for each block of `NC` columns and `KC` terms, pack that block of `b`
-/// once; for each block of `MC` rows, run the tiles row panel by row panel, so a panel of
-/// `a` stays in L1 while the `b` panels stream from L2.
+/// once, then run the tiles row panel by row panel, so a panel of `a` stays in L1 while the
+/// `b` panels stream past it.
 ///
 /// `a` is read in place when its rows or columns are contiguous (the panel then has a row
 /// and a term stride, no copy); it is packed when a partial panel would read past its last
@@ -291,7 +287,6 @@ unsafe fn driver<T: Scalar, V: Vek<T>>(job: Job<T>) {
     let kblocks = k.div_ceil(blocking.kc);
     let kc = k.div_ceil(kblocks);
     let nc_max = blocking.nc.div_ceil(nr) * nr;
-    let mc_max = blocking.mc.div_ceil(mr) * mr;
     let mut jc = 0;
     while jc < n {
         let nc = nc_max.min(n - jc);
@@ -312,43 +307,38 @@ unsafe fn driver<T: Scalar, V: Vek<T>>(job: Job<T>) {
                 }
             };
             pack_b::<T, V>(b, pc, jc, kcb, nc, nr, pb);
-            let mut ic = 0;
-            while ic < m {
-                let mcb = mc_max.min(m - ic);
-                let mut ir = 0;
-                while ir < mcb {
-                    let rows = mr.min(mcb - ir);
-                    let (ap, ars, acs) = if in_place && rows == mr {
-                        (a.at(ic + ir, pc), a.rs as usize, a.cs as usize)
-                    } else {
-                        pack_a::<T>(a, ic + ir, pc, rows, kcb, mr, pa);
-                        (pa as *const T, 1, mr)
+            let mut ir = 0;
+            while ir < m {
+                let rows = mr.min(m - ir);
+                let (ap, ars, acs) = if in_place && rows == mr {
+                    (a.at(ir, pc), a.rs as usize, a.cs as usize)
+                } else {
+                    pack_a::<T>(a, ir, pc, rows, kcb, mr, pa);
+                    (pa as *const T, 1, mr)
+                };
+                let mut jr = 0;
+                while jr < nc {
+                    let cols = nr.min(nc - jr);
+                    let e = Epi {
+                        bias: e.bias.map(|p| p.add(jr)),
+                        ..e
                     };
-                    let mut jr = 0;
-                    while jr < nc {
-                        let cols = nr.min(nc - jr);
-                        let e = Epi {
-                            bias: e.bias.map(|p| p.add(jr)),
-                            ..e
-                        };
-                        V::tile(
-                            cols.div_ceil(V::LANES),
-                            kcb,
-                            ap,
-                            ars,
-                            acs,
-                            pb.add(jr * kcb),
-                            c.ptr.add((ic + ir) * c.ldc + jc + jr),
-                            c.ldc,
-                            rows,
-                            cols,
-                            e,
-                        );
-                        jr += nr;
-                    }
-                    ir += mr;
+                    V::tile(
+                        cols.div_ceil(V::LANES),
+                        kcb,
+                        ap,
+                        ars,
+                        acs,
+                        pb.add(jr * kcb),
+                        c.ptr.add(ir * c.ldc + jc + jr),
+                        c.ldc,
+                        rows,
+                        cols,
+                        e,
+                    );
+                    jr += nr;
                 }
-                ic += mcb;
+                ir += mr;
             }
             pc += kcb;
         }

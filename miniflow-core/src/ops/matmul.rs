@@ -8,10 +8,12 @@
 //!   product, a sum of scaled rows) run one streaming loop, whatever their size: a packed
 //!   GEMM would pad the unit dimension to a whole register tile and repack the other
 //!   operand for nothing;
-//! - **small** products (up to [`SMALL_MACS`] multiply-adds, or an output at most 16 wide:
-//!   the course's 13x10 layer) run plain loops over contiguous rows, specialised by output
-//!   width so a row of sums stays in registers: a packed GEMM's setup costs more than the
-//!   product there;
+//! - **small** products (up to [`SMALL_MACS`] multiply-adds, or an output at most 16 wide
+//!   with at most 64 terms per sum: the course's 13x10 layer at any batch) run plain loops
+//!   over contiguous rows, specialised by output width so a row of sums stays in registers:
+//!   a packed GEMM's setup costs more than the product there. On AVX-512 CPUs these run
+//!   their AVX2 copy (`multiversion!(ymm; ...)`): on a Zen 4 the AVX-512 copy was 10-20%
+//!   slower at the course's shapes;
 //! - the rest run the packed GEMM of `ops::gemm` (register-tiled micro-kernels for AVX-512,
 //!   AVX2+FMA and portable code).
 //!
@@ -627,7 +629,7 @@ mod loops {
     }
 }
 
-/// The loops, each in a baseline and an AVX2+FMA copy.
+/// The loops, each compiled per level (the small ones capped at AVX2, see the module doc).
 mod dispatch {
     use super::loops;
     use crate::ops::simd::multiversion;
