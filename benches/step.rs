@@ -139,12 +139,17 @@ struct Runtime<T> {
 impl<T: Scalar> Runtime<T> {
     fn new(d: &Data<T>) -> Self {
         let mut g = Graph::new();
-        let (x, y) = (g.input("X"), g.input("y"));
-        let (w1, b1, w2, b2) = (g.input("W1"), g.input("b1"), g.input("W2"), g.input("b2"));
-        let l1 = g.linear(x, w1, b1);
-        let s1 = g.sigmoid(l1);
-        let l2 = g.linear(s1, w2, b2);
-        let cost = g.mse(y, l2);
+        let (x, y) = (g.input("X").expect("graph"), g.input("y").expect("graph"));
+        let (w1, b1, w2, b2) = (
+            g.input("W1").expect("graph"),
+            g.input("b1").expect("graph"),
+            g.input("W2").expect("graph"),
+            g.input("b2").expect("graph"),
+        );
+        let l1 = g.linear(x, w1, b1).expect("graph");
+        let s1 = g.sigmoid(l1).expect("graph");
+        let l2 = g.linear(s1, w2, b2).expect("graph");
+        let cost = g.mse(y, l2).expect("graph");
         let order = g
             .topological_sort([
                 (x, d.x.clone().into_dyn()),

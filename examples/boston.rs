@@ -62,8 +62,8 @@ pub fn train(
     data.standardize();
 
     let mut rng = Rng::new(seed);
-    let mut net = Boston::new();
-    init::Init::Randn.apply(&mut net, &mut rng);
+    let mut net = Boston::zeroed();
+    init::Init::Randn.apply(&mut net, &mut rng); // nn.py's np.random.randn weights
     let mut sampler = WithReplacement::new(data.len(), BATCH, rng.next_u64())?;
 
     let history = Fit::new(epochs).run(
@@ -79,77 +79,51 @@ pub fn train(
     Ok(history.losses)
 }
 
-/// A loss curve as a standalone SVG: a polyline over labelled axes.
-pub fn loss_svg(losses: &[f64], title: &str) -> String {
-    let (w, h) = (720.0, 440.0);
-    let (left, right, top, bottom) = (70.0, 20.0, 40.0, 50.0);
-    let (pw, ph) = (w - left - right, h - top - bottom);
-    let finite = losses.iter().copied().filter(|l| l.is_finite());
-    let max = finite.fold(0.0f64, f64::max);
-    let y_max = nice_ceiling(max);
-    let n = losses.len().max(2);
-    let x_of = |i: usize| left + pw * i as f64 / (n - 1) as f64;
-    let y_of = |v: f64| top + ph * (1.0 - (v / y_max).clamp(0.0, 1.0));
-
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n\
-         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
-         <text x=\"{}\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">{}</text>\n",
-        w / 2.0,
-        escape(title)
-    );
-    // Horizontal grid lines and y labels.
-    for k in 0..=5 {
-        let v = y_max * k as f64 / 5.0;
-        let y = y_of(v);
-        svg += &format!(
-            "<line x1=\"{left}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#e5e7eb\"/>\n\
-             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\n",
-            left + pw,
-            left - 6.0,
-            y + 4.0,
-            trim(v)
-        );
-    }
-    // x ticks: at most ~10, at epochs 1, ..., len.
-    let step = losses.len().div_ceil(10).max(1);
-    for i in (0..losses.len()).step_by(step) {
-        let x = x_of(i);
-        svg += &format!(
-            "<line x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"black\"/>\n\
-             <text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\n",
-            top + ph,
-            top + ph + 5.0,
-            top + ph + 18.0,
-            i + 1
-        );
-    }
-    // Axes and their labels.
-    svg += &format!(
-        "<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{:.1}\" stroke=\"black\"/>\n\
-         <line x1=\"{left}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"black\"/>\n\
-         <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">epoch</text>\n\
-         <text x=\"18\" y=\"{:.1}\" text-anchor=\"middle\" transform=\"rotate(-90 18 {:.1})\">mean training loss (MSE)</text>\n",
-        top + ph,
-        top + ph,
-        left + pw,
-        top + ph,
-        left + pw / 2.0,
-        h - 12.0,
-        top + ph / 2.0,
-        top + ph / 2.0
-    );
-    let points: Vec<String> = losses
+/// A loss curve as a standalone SVG, drawn with `plotters` (its SVG backend): the mean
+/// training loss of each epoch over labelled axes.
+pub fn loss_svg(losses: &[f64], title: &str) -> Result<String, String> {
+    use plotters::prelude::*;
+    let max = losses
         .iter()
-        .enumerate()
-        .filter(|(_, l)| l.is_finite())
-        .map(|(i, &l)| format!("{:.1},{:.1}", x_of(i), y_of(l)))
-        .collect();
-    svg += &format!(
-        "<polyline fill=\"none\" stroke=\"#2563eb\" stroke-width=\"2\" points=\"{}\"/>\n</svg>\n",
-        points.join(" ")
-    );
-    svg
+        .copied()
+        .filter(|l| l.is_finite())
+        .fold(0.0f64, f64::max);
+    let y_max = nice_ceiling(max);
+    let x_max = losses.len().max(2);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 440)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(16)
+            .x_label_area_size(40)
+            .y_label_area_size(56)
+            .build_cartesian_2d(1..x_max, 0f64..y_max)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc("mean training loss (MSE)")
+            .x_labels(10)
+            .y_labels(6)
+            .y_label_formatter(&|v| format!("{v}"))
+            .label_style(("sans-serif", 15))
+            .axis_desc_style(("sans-serif", 16))
+            .light_line_style(RGBColor(238, 238, 238))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        let points = losses
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.is_finite())
+            .map(|(i, &l)| (i + 1, l));
+        chart
+            .draw_series(LineSeries::new(points, BLUE.stroke_width(2)))
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(svg)
 }
 
 /// The smallest of 1, 2, 2.5, 5 times a power of ten that is at least `x` (1 for `x <= 0`).
@@ -163,18 +137,6 @@ fn nice_ceiling(x: f64) -> f64 {
         .map(|m| m * p)
         .find(|&c| c >= x)
         .unwrap_or(10.0 * p)
-}
-
-/// A tick label without needless decimals.
-fn trim(v: f64) -> String {
-    let s = format!("{v:.2}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 /// The command line.
@@ -247,7 +209,9 @@ fn main() -> ExitCode {
             "Boston housing (nn.py): mean batch loss per epoch, seed {}",
             args.seed
         );
-        if let Err(e) = std::fs::write(&path, loss_svg(&losses, &title)) {
+        let written = loss_svg(&losses, &title)
+            .and_then(|svg| std::fs::write(&path, svg).map_err(|e| e.to_string()));
+        if let Err(e) = written {
             eprintln!("error: cannot write `{path}`: {e}");
             return ExitCode::FAILURE;
         }

@@ -177,11 +177,11 @@ pub fn run() -> miniflow::Result<usize> {
 
     println!("\nBackprop (the seed's test), with the runtime graph");
     let mut g = Graph::<f64>::new();
-    let (x, y) = (g.input("X"), g.input("y"));
-    let (w, b) = (g.input("W"), g.input("b"));
-    let f = g.linear(x, w, b);
-    let a = g.sigmoid(f);
-    let cost = g.mse(y, a);
+    let (x, y) = (g.input("X")?, g.input("y")?);
+    let (w, b) = (g.input("W")?, g.input("b")?);
+    let f = g.linear(x, w, b)?;
+    let a = g.sigmoid(f)?;
+    let cost = g.mse(y, a)?;
     let order = g.topological_sort([
         (x, array![[-1., -2.], [-1., -2.]].into_dyn()),
         (y, array![1., 2.].into_dyn()),

@@ -61,17 +61,17 @@ pub struct Outcome {
 pub fn train(seed: u64, steps: usize) -> miniflow::Result<Outcome> {
     let mut net = Xor::new();
     init::xavier_uniform(&mut net, seed);
-    net.feed("X", &inputs())?;
-    net.feed("y", &targets())?;
+    net.feed(Xor::X, &inputs())?;
+    net.feed(Xor::y, &targets())?;
     let predict = |net: &mut Xor| -> miniflow::Result<Vec<f64>> {
-        Ok(net.evaluate("p")?.iter().copied().collect())
+        Ok(net.evaluate(Xor::p)?.iter().copied().collect())
     };
     let before = predict(&mut net)?;
     let mut adam = Adam::new(0.05);
     let mut loss = f64::NAN;
     for _ in 0..steps {
         loss = net.forward_backward()?;
-        adam.step(&mut net);
+        adam.step(&mut net)?;
     }
     let after = predict(&mut net)?;
     Ok(Outcome {

@@ -1,17 +1,21 @@
-//! miniflow: neural networks written in a small DSL and compiled, by the [`network!`] macro,
-//! into straight-line forward and backward code over the kernels of [`core`].
-//!
-//! See the README for the DSL, the ops and the errors.
-
+// The crate's documentation: an overview and whole-program recipes, compiled and run as
+// doctests. The DSL reference is `network!`'s (miniflow-macros/docs/dsl.md).
+#![doc = include_str!("../docs/guide.md")]
 #![forbid(unsafe_code)]
 
-pub use miniflow_core as core;
-pub use miniflow_core::{data, dot, gradcheck, init, rng, train, Adam, Momentum, Rng};
+// No `core` alias: `use miniflow::*` would make a user's `use core::...` ambiguous.
 pub use miniflow_core::{
-    ndarray, ops, sgd, DimSpec, Error, Graph, Network, NetworkSpec, NodeId, NodeKind, NodeSpec, Op,
-    Optimizer, ParamMut, Result, Scalar, Sgd,
+    data, dot, error, exec, gradcheck, init, metrics, plan, rng, train, Adam, Momentum, Rng,
+};
+pub use miniflow_core::{
+    kind, ndarray, ops, sgd, DimSpec, Error, Graph, Handle, InputKey, Network, NetworkSpec, NodeId,
+    NodeKey, NodeKind, NodeSpec, Op, Optimizer, OutputKey, ParamKey, ParamMut, Result, Scalar, Sgd,
 };
 pub use miniflow_macros::network;
+
+// Apart from the list above so that it merges (and formats) on its own.
+#[cfg(feature = "safetensors")]
+pub use miniflow_core::persist;
 
 /// What `network!` expands to refers to, by this path, so that it works from any crate that
 /// depends on `miniflow` alone. Not part of the public API.
@@ -25,3 +29,9 @@ pub mod __private {
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The DSL reference in `network!`'s documentation, whose examples run here: a proc-macro
+/// crate's doctests cannot use its own macro.
+#[cfg(doctest)]
+#[doc = include_str!("../miniflow-macros/docs/dsl.md")]
+pub struct DslDoctests;

@@ -1,8 +1,10 @@
 //! Writes random valid `network!` definitions, and a test for each, into `OUT_DIR`:
 //!
-//! - `randnets.rs`: `RANDNETS` networks (every 6th in `f32`) grown by `src/netgen.rs` from
-//!   fixed seeds over every op of the table, each with a `#[test]` comparing it with the
-//!   runtime graph rebuilt from its spec (`tests/randnets.rs` includes it);
+//! - `randnets_0.rs`, `randnets_1.rs`: `RANDNETS` networks (every 6th in `f32`, every other
+//!   one grown with the plan rules' motifs) grown by `src/netgen.rs` from fixed seeds over every
+//!   op of the table, each with a `#[test]` comparing it with the runtime graph rebuilt from its
+//!   spec and, bit for bit, with the plan executor (`tests/randnets_0.rs` and `_1.rs` include
+//!   one half each, so the two halves compile in parallel);
 //! - `sources.rs`: the same networks' DSL source, for the determinism tests;
 //! - `numerics.rs`: for each op that must stay finite on huge inputs (sigmoid, tanh, softmax,
 //!   the cross-entropies, ...) and exists in the op table, a small network fed ±1000
@@ -19,7 +21,7 @@ use netgen::{generate, Net, Options, SplitMix};
 use std::fmt::Write as _;
 use std::path::Path;
 
-const DEFAULT_COUNT: usize = 48;
+const DEFAULT_COUNT: usize = 200;
 const DEFAULT_SEED: u64 = 0x5eed_2024;
 
 fn main() {
@@ -38,8 +40,10 @@ fn main() {
     let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
     let out = Path::new(&out);
 
-    let (nets, sources) = random_networks(count, seed);
-    write(&out.join("randnets.rs"), &nets);
+    let (halves, sources) = random_networks(count, seed);
+    for (k, nets) in halves.iter().enumerate() {
+        write(&out.join(format!("randnets_{k}.rs")), nets);
+    }
     write(&out.join("sources.rs"), &sources);
     write(&out.join("numerics.rs"), &numerics());
 }
@@ -51,8 +55,8 @@ fn write(path: &Path, text: &str) {
     }
 }
 
-fn random_networks(count: usize, seed: u64) -> (String, String) {
-    let mut nets = String::new();
+fn random_networks(count: usize, seed: u64) -> ([String; 2], String) {
+    let mut halves = [String::new(), String::new()];
     let mut sources = String::from("/// (type name, `network!` body) of every random network.\n");
     sources.push_str("pub const SOURCES: &[(&str, &str)] = &[\n");
     let mut covered = vec![0usize; Op::ALL.len()];
@@ -70,6 +74,7 @@ fn random_networks(count: usize, seed: u64) -> (String, String) {
             if net.has_fan_out() { ", fan-out" } else { "" }
         );
         let body = net.to_dsl(&name, elem, &doc);
+        let nets = &mut halves[k % 2];
         let _ = writeln!(nets, "miniflow::network! {{\n{body}\n}}\n");
         let elem_ty = elem.unwrap_or("f64");
         let _ = writeln!(
@@ -87,10 +92,10 @@ fn random_networks(count: usize, seed: u64) -> (String, String) {
         .map(|(op, _)| op.to_string())
         .collect();
     let _ = writeln!(
-        nets,
+        halves[0],
         "/// Ops of the table no random network uses (the test below wants none).\npub const UNUSED_OPS: &[&str] = &{unused:?};"
     );
-    (nets, sources)
+    (halves, sources)
 }
 
 /// A network from `seed`, with DSL extras; retried until it is not trivially small.
@@ -112,6 +117,7 @@ fn options(k: usize) -> Options {
         max_dim: 4,
         named_dims: true,
         dsl: true,
+        motifs: k % 2 == 1,
     }
 }
 

@@ -79,7 +79,7 @@ fn steady_state_is_allocation_free<N: Network + Default>(cols: usize) {
             net.feed("X", &x).unwrap();
             net.feed("y", &y).unwrap();
             net.forward_backward().unwrap();
-            sgd.step(&mut net);
+            sgd.step(&mut net).unwrap();
         }
     });
     assert_eq!(
@@ -87,12 +87,26 @@ fn steady_state_is_allocation_free<N: Network + Default>(cols: usize) {
         "50 forward/backward/Sgd steps allocated {generic} times"
     );
 
-    let resized = allocations_during(|| step(&mut net, &x5, &y5));
-    assert!(resized > 0, "a new batch size resizes the buffers");
-    let steady = allocations_during(|| (0..50).for_each(|_| step(&mut net, &x5, &y5)));
+    // A smaller batch (an epoch's short last batch) runs in the buffers already there, and
+    // so does the full batch after it (issue 9: before, both reallocated every epoch).
+    let epochs = allocations_during(|| {
+        for _ in 0..10 {
+            (0..4).for_each(|_| step(&mut net, &x, &y));
+            step(&mut net, &x5, &y5);
+        }
+    });
+    assert_eq!(
+        epochs, 0,
+        "10 epochs with a short last batch allocated {epochs} times"
+    );
+    // A larger batch than ever grows the buffers once.
+    let (x20, y20) = batch::<N::Elem>(20, cols);
+    let grown = allocations_during(|| step(&mut net, &x20, &y20));
+    assert!(grown > 0, "a larger batch grows the buffers");
+    let steady = allocations_during(|| (0..50).for_each(|_| step(&mut net, &x20, &y20)));
     assert_eq!(
         steady, 0,
-        "after resizing, 50 steps allocated {steady} times"
+        "after growing, 50 steps allocated {steady} times"
     );
 }
 
@@ -115,4 +129,34 @@ fn two_layer_f32_net_step_allocates_nothing() {
 fn the_counter_counts() {
     let n = allocations_during(|| drop(std::hint::black_box(vec![1u8; 16])));
     assert_eq!(n, 1);
+}
+
+/// Issue 9: an epoch whose last batch is short (`Shuffled` keeps it) allocates nothing once
+/// the buffers have seen a full batch: `Fit` over 10 epochs allocates as often as over 2.
+#[test]
+fn epochs_with_a_short_last_batch_allocate_nothing() {
+    use miniflow::data::{Dataset, Shuffled};
+    use miniflow::train::{self, Fit, Progress};
+    use std::ops::ControlFlow;
+    let (x, y) = batch::<f64>(23, 13); // batches of 5: 4 full, then 3 rows
+    let data = Dataset::new(x, y).unwrap();
+    let mut net = TwoLayer::new();
+    let mut sampler = Shuffled::new(data.len(), 5, 1).unwrap();
+    let fit = |epochs: usize, net: &mut TwoLayer, sampler: &mut Shuffled| {
+        allocations_during(|| {
+            Fit::new(epochs)
+                .progress(Progress::Never)
+                .run(net, &data, sampler, train::sgd_step(1e-2), |_| {
+                    ControlFlow::Continue(())
+                })
+                .unwrap();
+        })
+    };
+    fit(1, &mut net, &mut sampler);
+    let two = fit(2, &mut net, &mut sampler);
+    let ten = fit(10, &mut net, &mut sampler);
+    assert_eq!(
+        two, ten,
+        "allocations grew with the epochs: {two} for 2, {ten} for 10"
+    );
 }

@@ -52,14 +52,11 @@ fn a_nan_input_is_named_in_check_mode_and_passes_through_otherwise() {
         "without check mode NaN flows through"
     );
     n.set_check_finite(true);
-    assert_eq!(
-        n.forward().unwrap_err(),
-        Error::NonFinite {
-            node: "X".into(),
-            pass: "forward",
-            index: 1,
-            value: "NaN".into()
-        }
+    let err = n.forward().unwrap_err();
+    assert!(
+        matches!(&err, Error::NonFinite { node, pass: "forward", index, value, .. }
+            if node == "X" && index == &[1, 0] && value == "NaN"),
+        "{err}"
     );
 }
 
@@ -73,13 +70,14 @@ fn the_first_op_producing_inf_is_named() {
         Error::NonFinite {
             node: "f".into(),
             pass: "forward",
-            index: 0,
+            leaf: false,
+            index: vec![0, 0],
             value: "inf".into()
         }
     );
     assert_eq!(
         err.to_string(),
-        "`f` produced a non-finite value (inf) at flat index 0 in the forward pass"
+        "`f` produced a non-finite value (inf) at row 0, column 0 in the forward pass"
     );
 }
 
@@ -111,10 +109,15 @@ fn an_overflowing_gradient_is_named_in_backward() {
 #[test]
 fn the_runtime_graph_names_the_same_nodes() {
     let mut g = Graph::<f64>::new();
-    let (x, y, w, b) = (g.input("X"), g.input("y"), g.input("W"), g.input("b"));
+    let (x, y, w, b) = (
+        g.input("X").unwrap(),
+        g.input("y").unwrap(),
+        g.input("W").unwrap(),
+        g.input("b").unwrap(),
+    );
     let f = g.op("f", Op::Linear, &[x, w, b]).unwrap();
-    let a = g.sigmoid(f);
-    let _cost = g.mse(y, a);
+    let a = g.sigmoid(f).unwrap();
+    let _cost = g.mse(y, a).unwrap();
     g.set_check_finite(true);
     let order = g
         .topological_sort([
@@ -131,7 +134,11 @@ fn the_runtime_graph_names_the_same_nodes() {
     );
 
     let mut g = Graph::<f64>::new();
-    let (x, w, b) = (g.input("X"), g.input("W"), g.input("b"));
+    let (x, w, b) = (
+        g.input("X").unwrap(),
+        g.input("W").unwrap(),
+        g.input("b").unwrap(),
+    );
     let h = g.op("h", Op::Linear, &[x, w, b]).unwrap();
     let cost = g.op("cost", Op::Sum, &[h]).unwrap();
     g.set_check_finite(true);
@@ -146,5 +153,63 @@ fn the_runtime_graph_names_the_same_nodes() {
     assert!(
         matches!(&err, Error::NonFinite { node, pass: "backward", .. } if node == "W"),
         "{err:?}"
+    );
+}
+
+/// Old code: the Graph said "`W` produced a non-finite value (NaN) at flat index 1".
+#[test]
+fn the_runtime_graph_names_a_nan_param_with_row_and_column() {
+    let mut g = Graph::<f64>::new();
+    let (x, w, b) = (
+        g.input("X").unwrap(),
+        g.input("W").unwrap(),
+        g.input("b").unwrap(),
+    );
+    let h = g.op("h", Op::Linear, &[x, w, b]).unwrap();
+    let cost = g.op("cost", Op::Sum, &[h]).unwrap();
+    g.set_check_finite(true);
+    let order = g
+        .topological_sort([
+            (x, array![[1.0, 2.0]].into_dyn()),
+            (w, array![[1.0], [f64::NAN]].into_dyn()),
+            (b, array![0.0].into_dyn()),
+        ])
+        .unwrap();
+    let err = g.forward_and_backward(&order, cost).unwrap_err();
+    assert_eq!(
+        err,
+        Error::NonFinite {
+            node: "W".into(),
+            pass: "forward",
+            leaf: true,
+            index: vec![1, 0],
+            value: "NaN".into()
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "`W` holds a non-finite value (NaN) at row 1, column 0, read by the forward pass: it was \
+         fed or set that way"
+    );
+}
+
+/// Old code: "`f` produced a non-finite value (NaN) at flat index 0": the param `W` is NaN,
+/// but generated code checks only the inputs it reads and the values it computes.
+///
+/// Needs the generated forward to check, in check mode, every param it reads before its first
+/// kernel call with `rt::check_finite_leaf` (as it checks inputs): see the rtfix report.
+#[test]
+fn a_nan_param_is_named_not_its_consumer() {
+    let mut n = net(array![[1.0], [2.0]].into_dyn(), f64::NAN);
+    n.set_check_finite(true);
+    assert_eq!(
+        n.forward().unwrap_err(),
+        Error::NonFinite {
+            node: "W".into(),
+            pass: "forward",
+            leaf: true,
+            index: vec![0, 0],
+            value: "NaN".into()
+        }
     );
 }

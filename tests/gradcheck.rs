@@ -116,14 +116,14 @@ impl<N: Network<Elem = f64>> Network for Corrupt<N> {
         self.grads = grads;
         Ok(())
     }
-    fn evaluate(&mut self, name: &str) -> Result<ArrayViewD<'_, f64>> {
-        self.inner.evaluate(name)
+    fn evaluate_dyn(&mut self, name: &str) -> Result<ArrayViewD<'_, f64>> {
+        self.inner.evaluate_dyn(name)
     }
-    fn value(&self, name: &str) -> Result<ArrayViewD<'_, f64>> {
-        self.inner.value(name)
+    fn value_dyn(&self, name: &str) -> Result<ArrayViewD<'_, f64>> {
+        self.inner.value_dyn(name)
     }
-    fn grad(&self, name: &str) -> Result<ArrayViewD<'_, f64>> {
-        self.inner.grad(name)
+    fn grad_dyn(&self, name: &str) -> Result<ArrayViewD<'_, f64>> {
+        self.inner.grad_dyn(name)
     }
     fn set_check_finite(&mut self, on: bool) {
         self.inner.set_check_finite(on);
@@ -208,4 +208,67 @@ fn unfed_inputs_are_an_error() {
         gradcheck::check(&mut net, &GradCheck::default()),
         Err(miniflow::Error::MissingFeed { .. })
     ));
+}
+
+/// Old code: `GradCheck { step: 0.0 }` returned `Ok` with a NaN error (0 / 0).
+#[test]
+fn nonsensical_settings_are_errors_before_anything_runs() {
+    let mut net = two_layer();
+    let before = all_params(&mut net);
+    let d = GradCheck::default();
+    for bad in [
+        GradCheck { step: 0.0, ..d },
+        GradCheck { step: -1e-5, ..d },
+        GradCheck {
+            step: f64::NAN,
+            ..d
+        },
+        GradCheck {
+            step: f64::INFINITY,
+            ..d
+        },
+        GradCheck {
+            min_scale: 0.0,
+            ..d
+        },
+        GradCheck {
+            min_scale: f64::NAN,
+            ..d
+        },
+        GradCheck {
+            tolerance: -1.0,
+            ..d
+        },
+        GradCheck {
+            tolerance: f64::NAN,
+            ..d
+        },
+        GradCheck {
+            sample: Some(0),
+            ..d
+        },
+    ] {
+        let err = gradcheck::check(&mut net, &bad).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                miniflow::Error::InvalidArgument {
+                    function: "gradcheck::check",
+                    ..
+                }
+            ),
+            "{bad:?}: {err}"
+        );
+        assert_eq!(bad.validate(), Err(err));
+    }
+    assert_eq!(
+        gradcheck::check(&mut net, &GradCheck { step: 0.0, ..d })
+            .unwrap_err()
+            .to_string(),
+        "gradcheck::check: the finite-difference step must be a finite number above 0, not 0; \
+         the default is 1e-5"
+    );
+    let after = all_params(&mut net);
+    assert_eq!(before, after);
+    assert!(gradcheck::check(&mut net, &d).unwrap().passed());
 }

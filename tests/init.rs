@@ -159,3 +159,135 @@ fn f32_networks_are_initialised_too() {
     assert!(w.iter().all(|v| v.is_finite()) && w.iter().any(|&v| v != 0.0));
     assert_eq!(net.value("b").unwrap()[[0]], 0.0f32);
 }
+
+/// Issue 10: `init` takes any `rand_core` generator, ours through the trait included.
+#[test]
+fn any_rand_core_generator_initialises() {
+    use miniflow::rng::RngCore;
+    /// A user's generator: a 64-bit LCG (poor, but deterministic and all that is needed).
+    struct Lcg(u64);
+    impl RngCore for Lcg {
+        fn next_u32(&mut self) -> u32 {
+            (self.next_u64() >> 32) as u32
+        }
+        fn next_u64(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            self.0
+        }
+        fn fill_bytes(&mut self, dst: &mut [u8]) {
+            for b in dst {
+                *b = self.next_u32() as u8;
+            }
+        }
+    }
+    let (mut a, mut b) = (Wide::new(), Wide::new());
+    Init::HeNormal.apply(&mut a, &mut Lcg(3));
+    Init::HeNormal.apply(&mut b, &mut Lcg(3));
+    assert_eq!(values(&a, "W1"), values(&b, "W1"));
+    check_moments(&a, (2.0f64 / 40.0).sqrt());
+    biases_are_zero(&a);
+    // A trait object of our Rng draws what the seeded function draws.
+    let mut c = Wide::new();
+    let mut rng = Rng::new(5);
+    let dyn_rng: &mut dyn RngCore = &mut rng;
+    Init::XavierNormal.apply(&mut c, dyn_rng);
+    let mut d = Wide::new();
+    init::xavier_normal(&mut d, 5);
+    assert_eq!(values(&c, "W1"), values(&d, "W1"));
+}
+
+miniflow::network! {
+    /// A relu layer then a tanh layer, and a param used as both factors of a matmul.
+    struct Mixed {
+        input X: [batch, 8];
+        input y: [batch, 4];
+        param W1: [8, 16];
+        param b1: [16];
+        param W2: [16, 4];
+        param b2: [4];
+        param S: [4, 4];
+        l1 = linear(X, W1, b1);
+        r1 = relu(l1);
+        l2 = linear(r1, W2, b2);
+        h = tanh(l2);
+        m = matmul(S, S);
+        e = mean(m);
+        d = mse(y, h);
+        loss cost = add(d, e);
+    }
+}
+
+/// Issue 9: a fresh network can learn. `new()` draws every weight by the documented rule,
+/// from a fixed seed; `seeded` from another; `zeroed` leaves everything zero.
+#[test]
+fn new_draws_the_documented_default_and_is_deterministic() {
+    let net = Mixed::new();
+    // Reproduce the draws by hand: params in source order, row-major, one uniform each;
+    // biases draw nothing.
+    let mut rng = Rng::new(init::DEFAULT_SEED);
+    let mut expect = |rows: usize, cols: usize, a: f64| -> Vec<f64> {
+        (0..rows * cols)
+            .map(|_| -a + 2.0 * a * rng.uniform())
+            .collect()
+    };
+    let w1 = expect(8, 16, (6.0f64 / 8.0).sqrt()); // feeds only relu: He
+    let w2 = expect(16, 4, 1.0 / 16f64.sqrt()); // feeds tanh: 1/sqrt(fan_in)
+    let s = expect(4, 4, 1.0 / 2.0); // a matmul's factor: 1/sqrt(fan_in)
+    let flat = |name: &str| -> Vec<f64> { net.value(name).unwrap().iter().copied().collect() };
+    assert_eq!(flat("W1"), w1);
+    assert_eq!(flat("W2"), w2);
+    assert_eq!(flat("S"), s);
+    assert!(flat("b1").iter().chain(&flat("b2")).all(|&v| v == 0.0));
+
+    let again = Mixed::new();
+    assert_eq!(
+        flat("W1"),
+        again
+            .value("W1")
+            .unwrap()
+            .iter()
+            .copied()
+            .collect::<Vec<_>>()
+    );
+    let other = Mixed::seeded(7);
+    assert_ne!(
+        flat("W1"),
+        other
+            .value("W1")
+            .unwrap()
+            .iter()
+            .copied()
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        Mixed::seeded(init::DEFAULT_SEED).value("W2").unwrap(),
+        net.value("W2").unwrap()
+    );
+    let zero = Mixed::zeroed();
+    assert!(zero.value("W1").unwrap().iter().all(|&v| v == 0.0));
+    // The same rule through `init::default` on any network.
+    let mut z = Mixed::zeroed();
+    init::default(&mut z, init::DEFAULT_SEED);
+    assert_eq!(z.value("S").unwrap(), net.value("S").unwrap());
+}
+
+/// Issue 9: before, `new()` left every param zero and a classifier stayed at loss ln 3.
+#[test]
+fn a_fresh_network_learns() {
+    use miniflow::ndarray::{Array1, Array2};
+    let mut net = Mixed::new();
+    let x = Array2::from_shape_fn((16, 8), |(i, j)| ((i * 8 + j) as f64 * 0.37).sin());
+    let y = Array2::from_shape_fn((16, 4), |(i, j)| if (i + j) % 4 == 0 { 0.5 } else { -0.5 });
+    net.feed("X", &x).unwrap();
+    net.feed("y", &y).unwrap();
+    let first = net.forward().unwrap();
+    let mut last = first;
+    for _ in 0..200 {
+        last = net.sgd_step(0.2).unwrap();
+    }
+    assert!(last < 0.5 * first, "{first} -> {last}");
+    let _ = Array1::<f64>::zeros(1);
+}

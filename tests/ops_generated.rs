@@ -13,7 +13,7 @@ use common::{
     check_finite_differences, compare_with_graph, feed_net, fused_equals_unfused, rand,
     random_feed, rel_close, Feed, Rng,
 };
-use miniflow::core::error::LabelValue;
+use miniflow::error::LabelValue;
 use miniflow::ndarray::{array, Array, ArrayD, IxDyn};
 use miniflow::{Error, Graph, Network, NodeKind};
 
@@ -425,7 +425,8 @@ fn bad_labels_are_a_typed_error_not_a_panic() {
     assert_eq!(
         net.forward().unwrap_err().to_string(),
         "`ce`: row 2 of the labels `labels` is NaN, which is not a class index; labels must be \
-         whole numbers 0, 1, ... below the number of classes, 3"
+         whole numbers 0, 1, ... below the number of classes, 3 (class indices, not one-hot rows \
+         or probabilities: for those, pass the index of each row's largest entry, its argmax)"
     );
     // The graph rebuilt from the spec says the same.
     let (mut g, ids) = Graph::<f64>::from_spec(net.spec()).unwrap();
@@ -541,7 +542,7 @@ fn fused_step_with_every_new_op() {
 #[test]
 fn training_the_classifier_lowers_its_loss() {
     // Two separable blobs of three classes; a few hundred fused steps must fit them.
-    let mut net = Classifier::new();
+    let mut net = Classifier::zeroed();
     let x = Array::from_shape_fn((9, 4), |(i, j)| {
         let class = i % 3;
         (if j == class { 2.0 } else { 0.0 }) + 0.1 * ((i * 4 + j) as f64).sin()

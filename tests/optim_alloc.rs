@@ -35,7 +35,7 @@ fn loop_allocates_nothing_after_the_first_step<O: Optimizer<f64>>(mut opt: O) {
             net.feed("X", &batch.x()).unwrap();
             net.feed("y", &batch.y()).unwrap();
             net.forward_backward().unwrap();
-            opt.step(net);
+            opt.step(net).unwrap();
         }
     };
     let first = allocations_during(|| epoch(&mut net, &mut opt));

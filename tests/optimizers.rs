@@ -52,7 +52,7 @@ fn run<O: Optimizer<f64>>(opt: &mut O, want: &[(f64, f64)]) {
     let mut net = tiny();
     for (k, &w) in want.iter().enumerate() {
         net.forward_backward().unwrap();
-        opt.step(&mut net);
+        opt.step(&mut net).unwrap();
         close(wb(&net), w, k + 1);
     }
 }
@@ -147,7 +147,7 @@ struct SignSgd {
 }
 
 impl Optimizer<f64> for SignSgd {
-    fn step<N: Network<Elem = f64> + ?Sized>(&mut self, net: &mut N) {
+    fn step<N: Network<Elem = f64> + ?Sized>(&mut self, net: &mut N) -> miniflow::Result<()> {
         self.steps += 1;
         net.visit_params(&mut |p: ParamMut<'_, f64>| {
             let mut value = p.value;
@@ -157,6 +157,7 @@ impl Optimizer<f64> for SignSgd {
                 }
             });
         });
+        Ok(())
     }
 }
 
@@ -175,7 +176,7 @@ fn a_user_written_optimizer_works_through_the_trait() {
         let mut loss = 0.0;
         for _ in 0..n {
             loss = net.forward_backward().unwrap();
-            opt.step(net);
+            opt.step(net).unwrap();
         }
         loss
     }
@@ -188,8 +189,8 @@ fn a_user_written_optimizer_works_through_the_trait() {
     // Optimizers take unsized networks too: a trait object.
     let dyn_net: &mut dyn Network<Elem = f64> = &mut net;
     dyn_net.forward_backward().unwrap();
-    opt.step(dyn_net);
-    Momentum::new(0.01, 0.9).step(dyn_net);
+    opt.step(dyn_net).unwrap();
+    Momentum::new(0.01, 0.9).step(dyn_net).unwrap();
     assert_eq!(opt.steps, 6);
 }
 
@@ -224,7 +225,7 @@ fn train<O: Optimizer<f64>>(opt: &mut O, steps: usize) -> (f64, f64) {
     let mut last = first;
     for _ in 0..steps {
         last = net.forward_backward().unwrap();
-        opt.step(&mut net);
+        opt.step(&mut net).unwrap();
     }
     (first, last)
 }
@@ -245,13 +246,13 @@ fn state_follows_the_param_shapes_when_the_network_changes() {
     let mut adam = Adam::new(0.01);
     let mut a = tiny();
     a.forward_backward().unwrap();
-    adam.step(&mut a);
+    adam.step(&mut a).unwrap();
     let mut b = TwoLayer::new();
     let (x, y) = regression();
     b.set_input("X", x.view()).unwrap();
     b.set_input("y", y.view()).unwrap();
     b.forward_backward().unwrap();
-    adam.step(&mut b);
+    adam.step(&mut b).unwrap();
     assert!(b.value("W1").unwrap().iter().all(|v| v.is_finite()));
 }
 
@@ -278,11 +279,11 @@ fn optimizers_work_in_f32() {
     let mut m = Momentum::new(0.1f32, 0.9);
     for _ in 0..3 {
         net.forward_backward().unwrap();
-        m.step(&mut net);
+        m.step(&mut net).unwrap();
     }
     let w = net.value("w").unwrap()[[0, 0]];
     assert!((w.to_f64() - 0.319).abs() < 1e-6, "{w}");
     let mut a = Adam::<f32>::new(0.1);
     net.forward_backward().unwrap();
-    a.step(&mut net);
+    a.step(&mut net).unwrap();
 }

@@ -132,9 +132,9 @@ fn mse_of_m_target_and_m_by_1_prediction_is_elementwise_not_broadcast() {
 
     // Argument order does not matter for the value.
     let mut g = Graph::<f64>::new();
-    let (gy, ga) = (g.input("y"), g.input("a"));
-    let c1 = g.mse(gy, ga);
-    let c2 = g.mse(ga, gy);
+    let (gy, ga) = (g.input("y").unwrap(), g.input("a").unwrap());
+    let c1 = g.mse(gy, ga).unwrap();
+    let c2 = g.mse(ga, gy).unwrap();
     let order = g
         .topological_sort([(gy, y.into_dyn()), (ga, a.into_dyn())])
         .unwrap();
@@ -328,7 +328,7 @@ fn integer_looking_inputs_are_floats() {
     assert_eq!(net.grad("b").unwrap(), array![3.].into_dyn());
 
     // An update of "integer" params is not truncated.
-    miniflow::sgd(&mut net, 1e-2);
+    miniflow::sgd(&mut net, 1e-2).unwrap();
     let w = net.value("W").unwrap();
     assert!((w[[0, 0]] - 0.95).abs() < 1e-15, "{w}");
     assert!((w[[1, 0]] + 0.04).abs() < 1e-15, "{w}");
@@ -465,9 +465,10 @@ fn wrong_shapes_name_the_input_the_declared_and_the_found_shape() {
         }
     );
     let err = net.feed("y", &array![[1.], [2.]]).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "wrong shape for `y`: expected [batch], found [2, 1]"
+    assert!(
+        err.to_string()
+            .starts_with("wrong shape for `y`: expected [batch], found [2, 1]; "),
+        "{err}"
     );
     // An empty batch.
     let err = net
@@ -539,7 +540,7 @@ fn backward_before_forward_is_an_error() {
     net.forward().unwrap();
     net.backward().unwrap();
     // So does an update of the params.
-    miniflow::sgd(&mut net, 1e-2);
+    miniflow::sgd(&mut net, 1e-2).unwrap();
     assert_eq!(net.backward().unwrap_err(), Error::BackwardBeforeForward);
     net.set_param("b", array![0.].view().into_dyn()).unwrap();
     assert_eq!(net.backward().unwrap_err(), Error::BackwardBeforeForward);
@@ -605,7 +606,10 @@ fn set_input_on_a_param_is_the_wrong_kind() {
             actual: "a param"
         }
     );
-    assert_eq!(err.to_string(), "`W` is a param, not an input");
+    assert_eq!(
+        err.to_string(),
+        "`W` is a param, not an input; set a param with `set_param`"
+    );
     let err = net
         .set_param("X", array![[1., 2.]].view().into_dyn())
         .unwrap_err();
@@ -682,7 +686,7 @@ fn sgd_moves_each_param_by_minus_lr_times_grad() {
         before.iter().map(|p| p.0).collect::<Vec<_>>(),
         ["W", "b", "V", "c"]
     );
-    miniflow::sgd(&mut net, 0.1);
+    miniflow::sgd(&mut net, 0.1).unwrap();
     let after = snapshot(&mut net);
     for ((name, v0, g), (_, v1, _)) in before.iter().zip(&after) {
         assert!(g.iter().any(|&g| g != 0.0), "{name} has a gradient");
@@ -697,7 +701,7 @@ fn sgd_moves_each_param_by_minus_lr_times_grad() {
     assert_eq!(opt.lr, 1e-2);
     let loss = net.forward_backward().unwrap();
     let before = snapshot(&mut net);
-    opt.step(&mut net);
+    opt.step(&mut net).unwrap();
     let after = snapshot(&mut net);
     for ((name, v0, g), (_, v1, _)) in before.iter().zip(&after) {
         for ((v0, g), v1) in v0.iter().zip(g).zip(v1) {
@@ -727,7 +731,7 @@ fn sgd_on_the_network_matches_the_graphs_sgd_update() {
     let order = g.topological_sort(feed).unwrap();
     g.forward_and_backward(&order, id("cost")).unwrap();
     g.sgd_update(&[id("W"), id("b")], 1e-2).unwrap();
-    Sgd::default().step(&mut net);
+    Sgd::default().step(&mut net).unwrap();
     for n in ["W", "b"] {
         assert_eq!(net.value(n).unwrap(), g.value(id(n)).unwrap(), "{n}");
     }
@@ -754,4 +758,163 @@ fn a_transposed_feed_is_read_in_logical_order() {
     for n in ["X", "W", "b", "f"] {
         assert_eq!(a.grad(n).unwrap(), b.grad(n).unwrap(), "{n}");
     }
+}
+
+// --- Errors that read well and say what to do (issue 9, section 3) -------------------------
+
+miniflow::network! {
+    /// A classifier: labels are class indices, `[batch]`.
+    pub struct Iris {
+        input x: [batch, 4];
+        input labels: [batch];
+        param W: [4, 3];
+        param c: [3];
+
+        z = linear(x, W, c);
+        loss ce = softmax_cross_entropy(z, labels);
+    }
+}
+
+miniflow::network! {
+    /// A regression whose target is a column, `[batch, 1]`.
+    pub struct ColumnTarget {
+        input X: [batch, 2];
+        input y: [batch, 1];
+        param W: [2, 1];
+        param b: [1];
+
+        f = linear(X, W, b);
+        loss cost = mse(y, f);
+    }
+}
+
+fn iris() -> Iris {
+    let mut net = Iris::new();
+    net.feed("x", &array![[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3]])
+        .unwrap();
+    net
+}
+
+/// Old code: `Debug` printed `Shape { node: "X", expected: "[batch, 2]", found: [2, 5] }`, which
+/// is what `fn main() -> miniflow::Result<()>` shows.
+#[test]
+fn debug_of_an_error_is_its_message() {
+    let mut net = Course::new();
+    let err = net.feed("X", &array![[1., 2., 3., 4., 5.]]).unwrap_err();
+    assert_eq!(format!("{err:?}"), err.to_string());
+    assert_eq!(
+        format!("{err:?}"),
+        "wrong shape for `X`: expected [batch, 2], found [1, 5]"
+    );
+    let r: miniflow::Result<()> = Err(err.clone());
+    assert_eq!(
+        format!("{r:?}"),
+        "Err(wrong shape for `X`: expected [batch, 2], found [1, 5])"
+    );
+    // Still a value to match and compare.
+    assert!(matches!(&err, Error::Shape { node, .. } if node == "X"));
+    assert_eq!(
+        err,
+        Error::Shape {
+            node: "X".into(),
+            expected: "[batch, 2]".into(),
+            found: vec![1, 5]
+        }
+    );
+}
+
+/// Old code: "wrong shape for `labels`: expected [batch], found [2, 3]", with no word on why.
+#[test]
+fn one_hot_labels_are_told_to_be_class_indices() {
+    let mut net = iris();
+    let err = net
+        .feed("labels", &array![[1., 0., 0.], [0., 1., 0.]])
+        .unwrap_err();
+    assert!(matches!(&err, Error::Shape { node, .. } if node == "labels"));
+    assert_eq!(
+        err.to_string(),
+        "wrong shape for `labels`: expected [batch], found [2, 3]; a 2-D array where a 1-D one \
+         is expected: if these are one-hot labels (3 classes), pass class indices instead (each \
+         row's argmax, as a 1-D array)"
+    );
+    // Values that are not class indices (probabilities, say): the same advice.
+    net.feed("labels", &array![0.0, 0.7]).unwrap();
+    let err = net.forward().unwrap_err();
+    assert!(matches!(&err, Error::BadLabel { row: 1, .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("is 0.7, which is not a class index") && msg.contains("argmax"),
+        "{msg}"
+    );
+}
+
+/// Old code: a 301-digit number.
+#[test]
+fn a_huge_bad_label_prints_compactly() {
+    let mut net = iris();
+    net.feed("labels", &array![0.0, 1e300]).unwrap();
+    let msg = net.forward().unwrap_err().to_string();
+    assert!(msg.contains("is 1e300, which"), "{msg}");
+    assert!(msg.len() < 300, "{msg}");
+    net.feed("labels", &array![1e-300, 1.0]).unwrap();
+    let msg = net.forward().unwrap_err().to_string();
+    assert!(msg.contains("is 1e-300, which"), "{msg}");
+}
+
+/// A `[batch, 1]` column where `[batch]` is expected, and the reverse.
+#[test]
+fn a_column_for_a_vector_and_back_suggest_the_fix() {
+    let mut net = Course::new();
+    let err = net.feed("y", &array![[1.], [2.]]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "wrong shape for `y`: expected [batch], found [2, 1]; this is a [2, 1] column where a \
+         1-D array is expected: pass `.column(0)` of it"
+    );
+    let mut net = ColumnTarget::new();
+    let err = net.feed("y", &array![1., 2., 3.]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "wrong shape for `y`: expected [batch, 1], found [3]; a 1-D array where a column is \
+         expected: pass `.insert_axis(Axis(1))` of it (a [3, 1] column)"
+    );
+    // And the suggestions work.
+    let y = array![1., 2., 3.];
+    net.feed("y", &y.clone().insert_axis(miniflow::ndarray::Axis(1)))
+        .unwrap();
+    let mut net = Course::new();
+    net.feed("y", &array![[1.], [2.]].column(0).to_owned())
+        .unwrap();
+    // A wrong shape with no usual fix gets no advice.
+    let err = net.feed("X", &array![[1., 2., 3.]]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "wrong shape for `X`: expected [batch, 2], found [1, 3]"
+    );
+}
+
+/// Feeding a param, or setting an input as a param, names the call to use.
+#[test]
+fn the_wrong_setter_names_the_right_one() {
+    let mut net = Course::new();
+    let err = net.feed("W", &array![[2.], [3.]]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`W` is a param, not an input; set a param with `set_param`"
+    );
+    let err = net
+        .set_param("X", array![[1., 2.]].view().into_dyn())
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`X` is an input, not a param; feed an input with `feed` or `set_input`"
+    );
+    let err = net
+        .set_param("f", array![[1.]].view().into_dyn())
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`f` is an intermediate node, not a param; its value is computed by the forward pass: \
+         feed inputs and set params instead"
+    );
 }

@@ -4,16 +4,30 @@
 //! changes, so a steady-state step does not allocate.
 //!
 //! Which kernel an op calls, with which operands, is read from the op table's
-//! [`KernelCall`] templates; this stage has no per-op code (but for the sigmoid folded into a
-//! linear, an optimization of the plan's).
+//! [`KernelCall`] templates, and every backward step comes from the plan with its kernel
+//! (fused or not) and its sink: this stage has no per-op code and makes no optimization of
+//! its own.
 
 use crate::ast::{LeafKind, NetworkDef};
-use crate::plan::{Contribution, Forward, Plan};
+use crate::plan::{Forward, Plan, Sink, Step};
 use crate::shapes::{Shape, SymDim};
 use crate::validate::{Kind, Model};
 use miniflow_ops::{KernelCall, Operand, Returns};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
+use syn::ext::IdentExt;
+
+/// `miniflow-core` by a path valid in the user's crate (which depends on `miniflow` alone).
+const CORE: CorePath = CorePath;
+
+/// Expands to `::miniflow::__private::miniflow_core`.
+struct CorePath;
+
+impl quote::ToTokens for CorePath {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        tokens.extend(quote!(::miniflow::__private::miniflow_core));
+    }
+}
 
 struct Ctx<'a> {
     def: &'a NetworkDef,
@@ -22,7 +36,7 @@ struct Ctx<'a> {
     plan: &'a Plan,
     /// Named dims, in order of first appearance among the inputs.
     dims: Vec<String>,
-    /// Path to `miniflow-core`, valid in the user's crate.
+    /// Path to `miniflow-core` inside the impls' block (`__mf_core`).
     core: TokenStream,
     elem: TokenStream,
 }
@@ -44,18 +58,102 @@ pub fn expand(def: &NetworkDef, model: &Model, shapes: &[Shape], plan: &Plan) ->
         shapes,
         plan,
         dims,
-        core: quote!(::miniflow::__private::miniflow_core),
+        core: quote!(__mf_core),
         elem: {
             let e = &def.elem;
             quote!(#e)
         },
     };
-    cx.expand()
+    hygienic(cx.expand())
+}
+
+/// The bare form (`let mut net = network! { f = linear(X, W, b); ... };`): an expression that
+/// builds a runtime `Graph` of the network, whose shapes are known at run time. The names,
+/// arities, cycles and unused nodes were checked here; the graph runs the same plan with the
+/// same kernels as a declared network.
+pub fn expand_bare(def: &NetworkDef, model: &Model, plan: &Plan) -> TokenStream {
+    let core = quote!(::miniflow::__private::miniflow_core);
+    let elem = &def.elem;
+    let name = |i: usize| model.nodes[i].name.unraw().to_string();
+    let nodes = plan.order.iter().map(|&i| {
+        let node = &model.nodes[i];
+        let n = name(i);
+        let kind = match &node.kind {
+            Kind::Leaf(LeafKind::Input { grad }) => quote!(#core::NodeKind::Input { grad: #grad }),
+            Kind::Leaf(LeafKind::Param) => quote!(#core::NodeKind::Param),
+            Kind::Op { op, .. } => {
+                let v = Ident::new(&format!("{op:?}"), Span::call_site());
+                quote!(#core::NodeKind::Op(#core::Op::#v))
+            }
+        };
+        let args = node.args().iter().map(|&a| name(a));
+        let attrs: &[f64] = match &node.kind {
+            Kind::Op { attrs, .. } => attrs,
+            Kind::Leaf(_) => &[],
+        };
+        let doc = def.stmts[i].doc();
+        quote!(#core::rt::BareNode { name: #n, kind: #kind, args: &[#(#args),*], attrs: &[#(#attrs),*], doc: #doc })
+    });
+    let loss = name(plan.loss.target);
+    let outputs = plan.outputs.iter().map(|f| name(f.target));
+    quote! {
+        {
+            static __MF_NODES: &[#core::rt::BareNode] = &[#(#nodes),*];
+            #core::rt::bare_network::<#elem>(__MF_NODES, #loss, &[#(#outputs),*])
+        }
+    }
+}
+
+/// The names the generated code gives its own parameters, locals and closure arguments.
+const LOCALS: &[&str] = &[
+    "lr", "name", "value", "on", "f", "e", "loss", "grad", "seed", "net", "__binder", "__dims",
+    "__need", "__target", "__k", "__a",
+];
+
+/// Renames the generated code's own parameters and locals (`lr` to `__mf_lr`, ...) and gives
+/// them `Span::mixed_site()` hygiene. A pattern that names a constant in scope is a constant
+/// pattern whatever its span (items resolve at the call site), so a user's `const lr` would
+/// turn `lr: f64` into a refutable pattern: the `__mf_` prefix is what keeps them apart, and
+/// mixed-site hygiene keeps the user's locals out of the expansion.
+///
+/// Field and method names are left alone: an ident after `.` or `fn`, or before a single `:` inside braces (a
+/// struct literal's or definition's field).
+fn hygienic(tokens: TokenStream) -> TokenStream {
+    use proc_macro2::{Delimiter, Group, TokenTree};
+    fn walk(tokens: TokenStream, in_braces: bool) -> TokenStream {
+        let tts: Vec<TokenTree> = tokens.into_iter().collect();
+        let is = |tt: Option<&TokenTree>, c: char| matches!(tt, Some(TokenTree::Punct(p)) if p.as_char() == c);
+        let mut out = Vec::with_capacity(tts.len());
+        for (k, tt) in tts.iter().enumerate() {
+            out.push(match tt {
+                TokenTree::Ident(id) if LOCALS.iter().any(|l| id == l) => {
+                    let after_dot = k > 0
+                        && (is(tts.get(k - 1), '.')
+                            || matches!(tts.get(k - 1), Some(TokenTree::Ident(f)) if f == "fn"));
+                    let field = in_braces && is(tts.get(k + 1), ':') && !is(tts.get(k + 2), ':');
+                    if after_dot || field {
+                        tt.clone()
+                    } else {
+                        TokenTree::Ident(Ident::new(&format!("__mf_{id}"), Span::mixed_site()))
+                    }
+                }
+                TokenTree::Group(g) => {
+                    let inner = walk(g.stream(), g.delimiter() == Delimiter::Brace);
+                    let mut out = Group::new(g.delimiter(), inner);
+                    out.set_span(g.span());
+                    TokenTree::Group(out)
+                }
+                other => other.clone(),
+            });
+        }
+        out.into_iter().collect()
+    }
+    walk(tokens, false)
 }
 
 impl Ctx<'_> {
     fn name(&self, i: usize) -> String {
-        self.model.nodes[i].name.to_string()
+        self.model.nodes[i].name.unraw().to_string()
     }
 
     fn value(&self, i: usize) -> Ident {
@@ -66,15 +164,12 @@ impl Ctx<'_> {
         format_ident!("g_{}", self.model.nodes[i].name)
     }
 
-    fn dim_type(&self, i: usize) -> TokenStream {
-        let core = &self.core;
-        let ix = format_ident!("Ix{}", self.shapes[i].len());
-        quote!(#core::ndarray::#ix)
-    }
-
+    /// The type of node `i`'s buffers, by the full path (the struct is outside the block
+    /// where `__mf_core` is in scope).
     fn array_type(&self, i: usize) -> TokenStream {
-        let (core, elem, dim) = (&self.core, &self.elem, self.dim_type(i));
-        quote!(#core::ndarray::Array<#elem, #dim>)
+        let elem = &self.elem;
+        let ix = format_ident!("Ix{}", self.shapes[i].len());
+        quote!(#CORE::ndarray::Array<#elem, #CORE::ndarray::#ix>)
     }
 
     /// The node's shape as an `IxN(...)` expression; named dims read from `dims` (a local
@@ -118,9 +213,10 @@ impl Ctx<'_> {
             .collect()
     }
 
+    /// Nodes with a gradient buffer: those either schedule computes.
     fn grads(&self) -> Vec<usize> {
         (0..self.model.nodes.len())
-            .filter(|&i| self.plan.has_grad[i])
+            .filter(|&i| self.plan.backward.grads[i] || self.plan.training.grads[i])
             .collect()
     }
 
@@ -131,6 +227,9 @@ impl Ctx<'_> {
         let core = &self.core;
         let elem = &self.elem;
         let n_inputs = self.inputs().len();
+        // `#[cfg]` on the network removes every item it expands to, not only the struct.
+        let cfgs: Vec<&syn::Attribute> =
+            attrs.iter().filter(|a| a.path().is_ident("cfg")).collect();
 
         let value_fields = (0..self.model.nodes.len()).map(|i| {
             let (f, t) = (self.value(i), self.array_type(i));
@@ -151,9 +250,7 @@ impl Ctx<'_> {
 
         let loss = self.plan.loss.target;
         let loss_value = self.value(loss);
-        let forward_fns = std::iter::once(&self.plan.loss)
-            .chain(&self.plan.outputs)
-            .map(|f| self.forward_fn(f));
+        let forward_fns = [self.forward_fn(&self.plan.loss), self.forward_outputs_fn()];
         let forward_loss = format_ident!("__forward_{}", loss);
         let backward_body = self.backward_body(false);
         let backward_sgd_body = self.backward_body(true);
@@ -167,8 +264,22 @@ impl Ctx<'_> {
         });
         let grad_arms = self.grads().into_iter().map(|i| {
             let (n, f) = (self.name(i), self.grad(i));
-            quote!(#n => ::core::result::Result::Ok(self.#f.view().into_dyn()))
+            quote!(#n => self.#f.view().into_dyn())
         });
+        let grad_body = if self.grads().is_empty() {
+            quote!(::core::result::Result::Err(#core::rt::no_grad(self.spec(), name)))
+        } else {
+            quote! {
+                let grad = match name {
+                    #(#grad_arms,)*
+                    _ => return ::core::result::Result::Err(#core::rt::no_grad(self.spec(), name)),
+                };
+                if !self.__grads {
+                    return ::core::result::Result::Err(#core::rt::stale_grad(name));
+                }
+                ::core::result::Result::Ok(grad)
+            }
+        };
         let visits = self.params().into_iter().enumerate().map(|(k, i)| {
             let (n, v, g) = (self.name(i), self.value(i), self.grad(i));
             quote!(f(#core::ParamMut {
@@ -178,9 +289,18 @@ impl Ctx<'_> {
                 grad: self.#g.view().into_dyn(),
             });)
         });
+        let handles = (0..self.model.nodes.len()).map(|i| self.handle(i));
         let new_doc = format!(
-            "Creates `{name}` with every param zero and no input fed; set params with \
-             `Network::set_param`."
+            "Creates `{name}` ready to train: params drawn by `miniflow::init::Init::Default` \
+             (per use: `U(±1/sqrt(fan_in))` for weights, He for weights feeding `relu`, biases \
+             zero) from the fixed seed `miniflow::init::DEFAULT_SEED`, so every `new()` is the \
+             same network. No input is fed."
+        );
+        let seeded_doc =
+            format!("Creates `{name}` with params drawn as by [`{name}::new`], from `seed`.");
+        let zeroed_doc = format!(
+            "Creates `{name}` with every param zero (it cannot learn until its params are set \
+             or initialised: see `miniflow::init`)."
         );
 
         quote! {
@@ -189,18 +309,40 @@ impl Ctx<'_> {
             #vis struct #name {
                 __fed: [bool; #n_inputs],
                 __fresh: bool,
+                __grads: bool,
                 __check: bool,
                 #(#value_fields,)*
                 #(#grad_fields,)*
             }
 
-            #[allow(non_snake_case, clippy::all)]
+            // The impls in a block of their own, where `__mf_core` names `miniflow-core`:
+            // the path repeats in every kernel call, and a short one keeps the expansion small.
+            #(#cfgs)*
+            const _: () = {
+            use #CORE as __mf_core;
+
+            #[allow(non_snake_case, non_upper_case_globals, deprecated, clippy::all)]
             impl #name {
+                #(#handles)*
+
                 #[doc = #new_doc]
                 pub fn new() -> Self {
+                    Self::seeded(#core::init::DEFAULT_SEED)
+                }
+
+                #[doc = #seeded_doc]
+                pub fn seeded(seed: u64) -> Self {
+                    let mut net = Self::zeroed();
+                    #core::init::default(&mut net, seed);
+                    net
+                }
+
+                #[doc = #zeroed_doc]
+                pub fn zeroed() -> Self {
                     #name {
                         __fed: [false; #n_inputs],
                         __fresh: false,
+                        __grads: false,
                         __check: false,
                         #(#value_inits,)*
                         #(#grad_inits,)*
@@ -220,13 +362,14 @@ impl Ctx<'_> {
                 }
             }
 
+            #[allow(deprecated)]
             impl ::core::default::Default for #name {
                 fn default() -> Self {
                     Self::new()
                 }
             }
 
-            #[allow(non_snake_case, clippy::all)]
+            #[allow(non_snake_case, deprecated, clippy::all)]
             impl #core::Network for #name {
                 type Elem = #elem;
 
@@ -243,6 +386,7 @@ impl Ctx<'_> {
                 }
 
                 fn forward(&mut self) -> #core::Result<#elem> {
+                    self.__grads = false;
                     self.#forward_loss()?;
                     self.__fresh = true;
                     ::core::result::Result::Ok(self.#loss_value[()])
@@ -252,7 +396,10 @@ impl Ctx<'_> {
                     if !self.__fresh {
                         return ::core::result::Result::Err(#core::Error::BackwardBeforeForward);
                     }
-                    self.__backward()
+                    self.__grads = false;
+                    self.__backward()?;
+                    self.__grads = true;
+                    ::core::result::Result::Ok(())
                 }
 
                 fn set_check_finite(&mut self, on: bool) {
@@ -260,36 +407,73 @@ impl Ctx<'_> {
                 }
 
                 fn sgd_step(&mut self, lr: #elem) -> #core::Result<#elem> {
+                    #core::rt::check_lr(lr)?;
+                    if self.__check {
+                        // Every gradient and every updated value checked before any write.
+                        let loss = #core::Network::forward_backward(self)?;
+                        #core::rt::sgd_checked(self, lr)?;
+                        self.__grads = false;
+                        return ::core::result::Result::Ok(loss);
+                    }
                     let loss = #core::Network::forward(self)?;
                     self.__fresh = false;
                     self.__backward_sgd(lr)?;
                     ::core::result::Result::Ok(loss)
                 }
 
-                fn evaluate(&mut self, name: &str) -> #core::Result<#core::ndarray::ArrayViewD<'_, #elem>> {
+                fn evaluate_dyn(&mut self, name: &str) -> #core::Result<#core::ndarray::ArrayViewD<'_, #elem>> {
                     #evaluate
                 }
 
-                fn value(&self, name: &str) -> #core::Result<#core::ndarray::ArrayViewD<'_, #elem>> {
+                fn value_dyn(&self, name: &str) -> #core::Result<#core::ndarray::ArrayViewD<'_, #elem>> {
                     match name {
                         #(#value_arms,)*
                         _ => ::core::result::Result::Err(#core::rt::wrong_kind(self.spec(), name, "a node")),
                     }
                 }
 
-                fn grad(&self, name: &str) -> #core::Result<#core::ndarray::ArrayViewD<'_, #elem>> {
-                    match name {
-                        #(#grad_arms,)*
-                        _ => ::core::result::Result::Err(#core::rt::no_grad(self.spec(), name)),
-                    }
+                fn grad_dyn(&self, name: &str) -> #core::Result<#core::ndarray::ArrayViewD<'_, #elem>> {
+                    #grad_body
                 }
 
-                fn visit_params(&mut self, f: &mut dyn FnMut(#core::ParamMut<'_, #elem>)) {
+                fn visit_params(&mut self, f: &mut dyn ::core::ops::FnMut(#core::ParamMut<'_, #elem>)) {
                     let _ = &f; // a network without params never calls it
                     self.__fresh = false;
                     #(#visits)*
                 }
             }
+            };
+        }
+    }
+
+    /// The typed handle of node `i`: `pub const X: Handle<Net, kind::Input, Ix2>`.
+    fn handle(&self, i: usize) -> TokenStream {
+        let core = &self.core;
+        let node = &self.model.nodes[i];
+        let (ident, name) = (&node.name, self.name(i));
+        let net = &self.def.name;
+        let vis = &self.def.vis;
+        let (kind, what) = match &node.kind {
+            Kind::Leaf(LeafKind::Input { .. }) => ("Input", "input: fed with `feed`"),
+            Kind::Leaf(LeafKind::Param) => ("Param", "param: set with `set`, trained"),
+            Kind::Op { .. } if i == self.plan.loss.target => ("Output", "the loss"),
+            Kind::Op { .. } if self.model.outputs.contains(&i) => {
+                ("Output", "output: computed on its own with `evaluate`")
+            }
+            Kind::Op { .. } => ("Computed", "computed node: read with `value` and `grad`"),
+        };
+        let kind = Ident::new(kind, Span::call_site());
+        let ix = format_ident!("Ix{}", self.shapes[i].len());
+        let shape = miniflow_ops::format_shape(&self.shapes[i]);
+        let mut doc = format!("`{name}` {shape}, {what}.");
+        let own = self.def.stmts[i].doc();
+        if !own.is_empty() {
+            doc = format!("{own}\n\n{doc}");
+        }
+        quote! {
+            #[doc = #doc]
+            #vis const #ident: #core::Handle<#net, #core::kind::#kind, #core::ndarray::#ix> =
+                #core::Handle::new_unchecked(#name);
         }
     }
 
@@ -298,9 +482,9 @@ impl Ctx<'_> {
         let core = &self.core;
         let fn_name = format_ident!("__forward_{}", f.target);
         let target = self.name(f.target);
-        let inputs = self.inputs();
+        let slot = self.input_slots();
         let fed_checks = f.inputs.iter().map(|&i| {
-            let k = inputs.iter().position(|&j| j == i).unwrap_or(0);
+            let k = slot[i];
             let n = self.name(i);
             quote! {
                 if !self.__fed[#k] {
@@ -337,9 +521,18 @@ impl Ctx<'_> {
                 }
             }
         });
-        let input_checks = f.inputs.iter().map(|&i| {
+        // Check mode names a non-finite leaf (input or param) itself, before any op reads it.
+        let mut leaves: Vec<usize> = f
+            .ops
+            .iter()
+            .flat_map(|&i| self.model.nodes[i].args().to_vec())
+            .filter(|&a| self.model.nodes[a].args().is_empty())
+            .collect();
+        leaves.sort_unstable();
+        leaves.dedup();
+        let input_checks = leaves.into_iter().map(|i| {
             let (v, n) = (self.value(i), self.name(i));
-            quote!(#core::rt::check_finite(self.#v.view(), #n, "forward")?;)
+            quote!(#core::rt::check_finite_leaf(self.#v.view(), #n)?;)
         });
         quote! {
             fn #fn_name(&mut self) -> #core::Result<()> {
@@ -347,12 +540,111 @@ impl Ctx<'_> {
                     #(#input_checks)*
                 }
                 #(#fed_checks)*
-                let mut __binder = #core::rt::Binder::<#n_dims>::default();
+                let mut __binder = <#core::rt::Binder<#n_dims> as ::core::default::Default>::default();
                 #(#binds)*
                 let #dims = __binder.dims();
                 let _ = #dims;
                 #(#sizes)*
                 #(#calls)*
+                ::core::result::Result::Ok(())
+            }
+        }
+    }
+
+    /// Each input's position among the inputs (its slot in `__fed`), by node index.
+    fn input_slots(&self) -> Vec<usize> {
+        let mut slot = vec![0; self.model.nodes.len()];
+        for (k, i) in self.inputs().into_iter().enumerate() {
+            slot[i] = k;
+        }
+        slot
+    }
+
+    /// `__forward_output(target)`: computes any output from the inputs it needs. One function
+    /// for every output, each op guarded by a needed-set walked at run time from the target,
+    /// so the code grows with the nodes, not with nodes × outputs. (The loss, computed every
+    /// step, keeps its own straight-line function.)
+    fn forward_outputs_fn(&self) -> TokenStream {
+        if self.plan.outputs.is_empty() {
+            return TokenStream::new();
+        }
+        let core = &self.core;
+        let n = self.model.nodes.len();
+        let need = Ident::new("__need", Span::call_site());
+        let names = (0..n).map(|i| self.name(i));
+        let args = (0..n).map(|i| {
+            let a = self.model.nodes[i].args();
+            quote!(&[#(#a),*])
+        });
+        let reverse = self.plan.order.iter().rev();
+        let leaves: Vec<usize> = (0..n)
+            .filter(|&i| self.model.nodes[i].args().is_empty())
+            .collect();
+        let leaf_checks = leaves.iter().map(|&i| {
+            let (v, name) = (self.value(i), self.name(i));
+            quote!(if #need[#i] { #core::rt::check_finite_leaf(self.#v.view(), #name)?; })
+        });
+        let slot = self.input_slots();
+        let fed_checks = self.inputs().into_iter().map(|i| {
+            let (k, name) = (slot[i], self.name(i));
+            quote! {
+                if #need[#i] && !self.__fed[#k] {
+                    return ::core::result::Result::Err(#core::rt::missing(#name, __NAMES[__target]));
+                }
+            }
+        });
+        let n_dims = self.dims.len();
+        let dims = Ident::new("__dims", Span::call_site());
+        let mut binds = Vec::new();
+        for i in self.inputs() {
+            let (v, name) = (self.value(i), self.name(i));
+            for (axis, d) in self.shapes[i].iter().enumerate() {
+                if let SymDim::Named(dim) = d {
+                    let k = self.dim_index(dim);
+                    binds.push(quote!(if #need[#i] { __binder.bind(#k, #dim, self.#v.shape()[#axis], #name)?; }));
+                }
+            }
+        }
+        let ops = self
+            .plan
+            .order
+            .iter()
+            .filter(|&&i| !self.model.nodes[i].args().is_empty())
+            .map(|&i| {
+                let (v, d, name) = (self.value(i), self.dim_expr(i, Some(&dims)), self.name(i));
+                let call = self.forward_call(i);
+                quote! {
+                    if #need[#i] {
+                        #core::rt::ensure(&mut self.#v, #d);
+                        #call
+                        if self.__check {
+                            #core::rt::check_finite(self.#v.view(), #name, "forward")?;
+                        }
+                    }
+                }
+            });
+        quote! {
+            fn __forward_output(&mut self, __target: usize) -> #core::Result<()> {
+                static __NAMES: [&str; #n] = [#(#names),*];
+                static __ARGS: [&[usize]; #n] = [#(#args),*];
+                let mut #need = [false; #n];
+                #need[__target] = true;
+                for &__k in &[#(#reverse),*] {
+                    if #need[__k] {
+                        for &__a in __ARGS[__k] {
+                            #need[__a] = true;
+                        }
+                    }
+                }
+                if self.__check {
+                    #(#leaf_checks)*
+                }
+                #(#fed_checks)*
+                let mut __binder = <#core::rt::Binder<#n_dims> as ::core::default::Default>::default();
+                #(#binds)*
+                let #dims = __binder.dims();
+                let _ = #dims;
+                #(#ops)*
                 ::core::result::Result::Ok(())
             }
         }
@@ -369,15 +661,21 @@ impl Ctx<'_> {
     /// The kernel call computing node `i`.
     fn forward_call(&self, i: usize) -> TokenStream {
         match &self.model.nodes[i].kind {
-            Kind::Op { op, .. } => self.kernel_call(i, &op.forward_kernel(), None),
+            Kind::Op { op, .. } => self.kernel_call(i, &op.forward_kernel(), None, None),
             Kind::Leaf(_) => TokenStream::new(),
         }
     }
 
-    /// A call of `call` (an op-table template) for node `i`, with `dx` as its [`Operand::Dx`].
-    /// Never panics: an operand the template names but the node lacks (a table bug) becomes a
-    /// `compile_error!`.
-    fn kernel_call(&self, i: usize, call: &KernelCall, dx: Option<&TokenStream>) -> TokenStream {
+    /// A call of `call` (an op-table or rule template) for node `i`, with `dx` as its
+    /// [`Operand::Dx`] and `inner` the node its [`Operand::Inner`] names. Never panics: an
+    /// operand the template names but the node lacks (a table bug) becomes a `compile_error!`.
+    fn kernel_call(
+        &self,
+        i: usize,
+        call: &KernelCall,
+        dx: Option<&TokenStream>,
+        inner: Option<usize>,
+    ) -> TokenStream {
         let (core, elem) = (&self.core, &self.elem);
         let (args, attrs) = self.operands_of(i);
         let (value, grad) = (self.value(i), self.grad(i));
@@ -412,29 +710,52 @@ impl Ctx<'_> {
                 Some(dx) => dx.clone(),
                 None => broken("a gradient output in a forward call"),
             },
+            Operand::Inner => match inner {
+                Some(n) => {
+                    let v = self.value(n);
+                    quote!(self.#v.view())
+                }
+                None => broken("a fused node in a call that fuses none"),
+            },
         });
         let path = call
             .path
             .split("::")
             .map(|part| Ident::new(part, Span::call_site()));
         let invoke = quote!(#core::ops::#(#path)::*(#(#operands),*));
-        let node = self.name(i);
-        let names = args.iter().map(|&a| self.name(a));
-        let fail = quote!(.map_err(|e| e.into_error(#node, &[#(#names),*]))?);
+        // The argument names for a kernel's error, built only for kernels that can fail (a
+        // variadic op's list per call would make the expansion quadratic in its arity).
+        let fail = || {
+            let node = self.name(i);
+            let names = args.iter().map(|&a| self.name(a));
+            quote!(.map_err(|e| e.into_error(#node, &[#(#names),*]))?)
+        };
         match call.returns {
             Returns::Unit => quote!(#invoke;),
             Returns::Scalar => quote!(self.#value[()] = #invoke;),
-            Returns::Fallible => quote!(#invoke #fail;),
-            Returns::FallibleScalar => quote!(self.#value[()] = #invoke #fail;),
+            Returns::Fallible => {
+                let fail = fail();
+                quote!(#invoke #fail;)
+            }
+            Returns::FallibleScalar => {
+                let fail = fail();
+                quote!(self.#value[()] = #invoke #fail;)
+            }
         }
     }
 
-    /// The backward pass. With `sgd`, a local `lr` is in scope and params the plan allows
-    /// are updated as their contributions are made; the rest get `value -= lr·grad` at the end.
+    /// A backward pass: `backward`'s schedule, or with `sgd` the training step's (a local `lr`
+    /// in scope), where params the plan updates in place get their contributions straight
+    /// into their value and the rest `value -= lr·grad` at the end.
     fn backward_body(&self, sgd: bool) -> TokenStream {
         let core = &self.core;
         let loss = self.plan.loss.target;
-        if !self.plan.has_grad[loss] {
+        let schedule = if sgd {
+            &self.plan.training
+        } else {
+            &self.plan.backward
+        };
+        if !schedule.grads[loss] {
             return if sgd {
                 quote!(let _ = (&self, lr);)
             } else {
@@ -442,6 +763,7 @@ impl Ctx<'_> {
             };
         }
         // Params' gradient buffers have fixed shapes from `new`; the rest follow their values.
+        // Both passes size every buffer, so switching between them never allocates.
         let sizes = self
             .grads()
             .into_iter()
@@ -450,30 +772,26 @@ impl Ctx<'_> {
                 let (g, v) = (self.grad(i), self.value(i));
                 quote!(#core::rt::ensure(&mut self.#g, self.#v.raw_dim());)
             });
+        let zeroed = schedule.zeroed.iter().map(|&i| {
+            let g = self.grad(i);
+            quote!(self.#g.fill(0.0);)
+        });
         let seed = self.grad(loss);
-        let schedule = if sgd {
-            &self.plan.training
-        } else {
-            &self.plan.backward
-        };
+        let steps = &schedule.steps;
         // In check mode, a gradient is checked once complete: after its last contribution.
-        let last: Vec<usize> = (0..schedule.len())
-            .filter(|&k| {
-                schedule[k + 1..]
-                    .iter()
-                    .all(|c| c.target != schedule[k].target)
-            })
-            .collect();
-        let calls = schedule.iter().enumerate().map(|(k, c)| {
-            let call = self.backward_call(c, sgd);
-            if !last.contains(&k) {
+        let mut last_of = vec![usize::MAX; self.model.nodes.len()];
+        for (k, step) in steps.iter().enumerate() {
+            last_of[step.target] = k;
+        }
+        let calls = steps.iter().enumerate().map(|(k, step)| {
+            let call = self.backward_call(step);
+            if last_of[step.target] != k {
                 return call;
             }
-            let n = self.name(c.target);
-            let buf = if sgd && self.plan.sgd_in_place[c.target] {
-                self.value(c.target)
-            } else {
-                self.grad(c.target)
+            let n = self.name(step.target);
+            let buf = match step.sink {
+                Sink::Update => self.value(step.target),
+                Sink::Write | Sink::Add => self.grad(step.target),
             };
             quote! {
                 #call
@@ -482,55 +800,37 @@ impl Ctx<'_> {
                 }
             }
         });
-        let updates = self
-            .params()
-            .into_iter()
-            .filter(|&p| sgd && !self.plan.sgd_in_place[p])
-            .map(|p| {
-                let (v, g) = (self.value(p), self.grad(p));
-                quote!(#core::optim::sgd_update(self.#v.view_mut(), self.#g.view(), lr);)
-            });
+        let updates = schedule.update_after.iter().map(|&p| {
+            let (v, g) = (self.value(p), self.grad(p));
+            quote!(#core::optim::sgd_update(self.#v.view_mut(), self.#g.view(), lr);)
+        });
         quote! {
             #(#sizes)*
+            #(#zeroed)*
             self.#seed.fill(1.0);
             #(#calls)*
             #(#updates)*
         }
     }
 
-    /// Where contribution `c` goes: a gradient buffer, or with `sgd` straight into a param.
-    fn grad_out(&self, c: &Contribution, sgd: bool) -> TokenStream {
+    /// The kernel call making `step`'s contribution, into the buffer its sink names.
+    fn backward_call(&self, step: &Step) -> TokenStream {
         let core = &self.core;
-        if sgd && self.plan.sgd_in_place[c.target] {
-            let v = self.value(c.target);
-            return quote!(#core::ops::GradOut::add_scaled(self.#v.view_mut(), -lr));
-        }
-        let g = self.grad(c.target);
-        if c.accumulate {
-            quote!(#core::ops::GradOut::add(self.#g.view_mut()))
-        } else {
-            quote!(#core::ops::GradOut::write(self.#g.view_mut()))
-        }
-    }
-
-    /// The kernel call making contribution `c`.
-    fn backward_call(&self, c: &Contribution, sgd: bool) -> TokenStream {
-        let core = &self.core;
-        let Kind::Op { op, args, .. } = &self.model.nodes[c.node].kind else {
-            return TokenStream::new();
-        };
-        let d = self.grad_out(c, sgd);
-        if c.through_sigmoid.is_some() {
-            // The plan folds `s = sigmoid(l)` into the linear consuming it: `dl` in one call.
-            if let (Some(&s), Some(&w)) = (args.first(), args.get(1)) {
-                let (s, w, g) = (self.value(s), self.value(w), self.grad(c.node));
-                return quote!(#core::ops::linear::backward_through_sigmoid(self.#s.view(), self.#w.view(), self.#g.view(), #d););
+        let d = match step.sink {
+            Sink::Write => {
+                let g = self.grad(step.target);
+                quote!(#core::ops::GradOut::write(self.#g.view_mut()))
             }
-        }
-        match op.backward_kernel(c.arg_pos) {
-            Some(call) => self.kernel_call(c.node, &call, Some(&d)),
-            None => TokenStream::new(), // the plan schedules no contribution to data
-        }
+            Sink::Add => {
+                let g = self.grad(step.target);
+                quote!(#core::ops::GradOut::add(self.#g.view_mut()))
+            }
+            Sink::Update => {
+                let v = self.value(step.target);
+                quote!(#core::ops::GradOut::add_scaled(self.#v.view_mut(), -lr))
+            }
+        };
+        self.kernel_call(step.node, &step.kernel, Some(&d), step.fused)
     }
 
     fn spec(&self) -> TokenStream {
@@ -552,7 +852,7 @@ impl Ctx<'_> {
             let doc = self.def.stmts[i].doc();
             quote!(#core::NodeSpec { name: #n, kind: #kind, shape: #shape, args: &[#(#args),*], attrs: &[#(#attrs),*], doc: #doc })
         });
-        let name = self.def.name.to_string();
+        let name = self.def.name.unraw().to_string();
         let loss = self.name(self.plan.loss.target);
         let outputs = self.plan.outputs.iter().map(|f| self.name(f.target));
         quote! {
@@ -574,6 +874,7 @@ impl Ctx<'_> {
                 #core::rt::load(&mut self.#v, value, #n, #decl)?;
                 self.__fed[#k] = true;
                 self.__fresh = false;
+                self.__grads = false;
                 ::core::result::Result::Ok(())
             })
         });
@@ -592,6 +893,7 @@ impl Ctx<'_> {
             quote!(#n => {
                 #core::rt::load(&mut self.#v, value, #n, #decl)?;
                 self.__fresh = false;
+                self.__grads = false;
                 ::core::result::Result::Ok(())
             })
         });
@@ -612,13 +914,9 @@ impl Ctx<'_> {
             format_ident!("__forward_{}", loss),
         );
         let arms = self.plan.outputs.iter().map(|f| {
-            let (n, v, fun) = (
-                self.name(f.target),
-                self.value(f.target),
-                format_ident!("__forward_{}", f.target),
-            );
+            let (n, v, t) = (self.name(f.target), self.value(f.target), f.target);
             quote!(#n => {
-                self.#fun()?;
+                self.__forward_output(#t)?;
                 ::core::result::Result::Ok(self.#v.view().into_dyn())
             })
         });
@@ -692,13 +990,15 @@ mod tests {
         }});
         // The literal is converted to the element type at the call, and kept in the spec.
         assert!(
-            out.contains("ops :: leaky_relu :: forward (self . v_z . view () , < f64 as :: miniflow :: __private :: miniflow_core :: Scalar > :: from_f64 (- 0.25f64) , self . v_h . view_mut ())"),
+            out.contains("ops :: leaky_relu :: forward (self . v_z . view () , < f64 as __mf_core :: Scalar > :: from_f64 (- 0.25f64) , self . v_h . view_mut ())"),
             "{out}"
         );
         assert!(out.contains("attrs : & [- 0.25f64]"), "{out}");
         // A fallible kernel's error names the node and its arguments.
         assert!(
-            out.contains(". map_err (| e | e . into_error (\"l\" , & [\"h\" , \"t\"])) ?"),
+            out.contains(
+                ". map_err (| __mf_e | __mf_e . into_error (\"l\" , & [\"h\" , \"t\"])) ?"
+            ),
             "{out}"
         );
         // The labels get no gradient buffer and no contribution.

@@ -5,8 +5,10 @@
 use crate::ast::{DimExpr, LeafKind, NetworkDef, Stmt};
 use crate::plan::topo_order;
 use crate::validate::{Kind, Model};
-use miniflow_ops::{format_shape, Dim, ShapeErrorKind};
+use miniflow_ops::{format_shape, Dim, Op, ShapeErrorKind};
+use quote::ToTokens;
 use std::fmt;
+use syn::ext::IdentExt;
 use syn::Error;
 
 /// A dimension known at compile time: a literal, or a name whose size is fed at run time.
@@ -46,6 +48,102 @@ impl Dim for SymDim {
 
 pub type Shape = Vec<SymDim>;
 
+/// What to do about a shape error, when the cause is a common one: two names for one
+/// dimension, or a weight written `[out, in]` as PyTorch stores it.
+fn hint(op: Op, kind: &ShapeErrorKind<SymDim>, args: &[&[SymDim]], names: &[&str]) -> String {
+    let named = |s: &[SymDim]| -> Vec<String> {
+        s.iter()
+            .filter_map(|d| match d {
+                SymDim::Named(n) => Some(n.clone()),
+                SymDim::Fixed(_) => None,
+            })
+            .collect()
+    };
+    let (a, b) = match kind {
+        ShapeErrorKind::Dim {
+            found: SymDim::Named(a),
+            expected: SymDim::Named(b),
+            ..
+        } => (vec![a.clone()], vec![b.clone()]),
+        ShapeErrorKind::Count { expected, found } | ShapeErrorKind::Shape { expected, found } => {
+            (named(expected), named(found))
+        }
+        _ => (Vec::new(), Vec::new()),
+    };
+    let (only_a, only_b): (Vec<&String>, Vec<&String>) = (
+        a.iter().filter(|n| !b.contains(n)).collect(),
+        b.iter().filter(|n| !a.contains(n)).collect(),
+    );
+    if let ([x], [y]) = (only_a.as_slice(), only_b.as_slice()) {
+        return format!(
+            "; `{x}` and `{y}` are different names, so their sizes are not known to be equal: if they are one dimension, use one name for both (e.g. `{y}`)"
+        );
+    }
+    // linear(x: [m, k], w: [n, k]) or matmul(a: [m, k], b: [n, k]): a weight stored [out, in].
+    if let (Op::Linear | Op::Matmul, ShapeErrorKind::Dim { axis: 0, .. }) = (op, kind) {
+        if let ([_, k], [out, k2]) = (args[0], args.get(1).copied().unwrap_or(&[])) {
+            if k == k2 {
+                return format!(
+                    "; miniflow weights are `[in, out]` (`{}` computes `{}·{}`), unlike PyTorch's `nn.Linear.weight`, which is `[out, in]`: declare `{}: [{k}, {out}]`",
+                    op,
+                    names.first().unwrap_or(&"x"),
+                    names.get(1).unwrap_or(&"w"),
+                    names.get(1).unwrap_or(&"w"),
+                );
+            }
+        }
+    }
+    String::new()
+}
+
+/// The largest number of elements a node's fixed dims may multiply to: an array's size in
+/// bytes must fit in an `isize` (what `ndarray` and the allocator allow), for the element type.
+fn max_elements(def: &NetworkDef) -> u128 {
+    let bytes = if def.elem == "f32" { 4 } else { 8 };
+    (isize::MAX as u128) / bytes
+}
+
+/// Every node's fixed dims multiply to an array that can exist: otherwise `new()` (or the
+/// first forward) would panic allocating it. Spanned on a leaf's dims, or on an op's name.
+fn check_sizes(def: &NetworkDef, model: &Model, shapes: &[Shape]) -> syn::Result<()> {
+    let max = max_elements(def);
+    for (i, shape) in shapes.iter().enumerate() {
+        let product = shape.iter().try_fold(1u128, |p, d| match d {
+            SymDim::Fixed(n) => p.checked_mul(*n as u128),
+            SymDim::Named(_) => Some(p),
+        });
+        if product.is_some_and(|p| p <= max) {
+            continue;
+        }
+        let node = &model.nodes[i];
+        let named = if shape.iter().any(|d| matches!(d, SymDim::Named(_))) {
+            " before its named dims"
+        } else {
+            ""
+        };
+        let message = format!(
+            "`{}` has shape {}: {} elements{named}, more than an `{}` array can hold (at most {max}); use smaller dimensions",
+            node.name,
+            format_shape(shape),
+            product.map_or("over 2^128".to_string(), |p| p.to_string()),
+            def.elem,
+        );
+        let error = match (&node.kind, &def.stmts[i]) {
+            (_, Stmt::Leaf(leaf)) => {
+                let dims = leaf.dims.iter().map(|d| match d {
+                    DimExpr::Fixed(lit) => lit.to_token_stream(),
+                    DimExpr::Named(name) => name.to_token_stream(),
+                });
+                Error::new_spanned(quote::quote!(#(#dims)*), message)
+            }
+            (Kind::Op { op_ident, .. }, _) => Error::new(op_ident.span(), message),
+            (Kind::Leaf(_), _) => Error::new(node.name.span(), message),
+        };
+        return Err(error);
+    }
+    Ok(())
+}
+
 /// The shape of every node, by node index.
 pub fn infer(def: &NetworkDef, model: &Model) -> syn::Result<Vec<Shape>> {
     let mut shapes: Vec<Shape> = vec![Vec::new(); model.nodes.len()];
@@ -64,7 +162,10 @@ pub fn infer(def: &NetworkDef, model: &Model) -> syn::Result<Vec<Shape>> {
                             "a dimension must be at least 1; a zero-sized node holds no values",
                         )),
                         Ok(n) => shapes[i].push(SymDim::Fixed(n)),
-                        Err(e) => push(e),
+                        Err(_) => push(Error::new(
+                            lit.span(),
+                            format!("the dimension `{lit}` is too large for this machine's `usize`"),
+                        )),
                     },
                     DimExpr::Named(name) if leaf.kind == LeafKind::Param => push(Error::new(
                         name.span(),
@@ -73,7 +174,7 @@ pub fn infer(def: &NetworkDef, model: &Model) -> syn::Result<Vec<Shape>> {
                             leaf.name
                         ),
                     )),
-                    DimExpr::Named(name) => shapes[i].push(SymDim::Named(name.to_string())),
+                    DimExpr::Named(name) => shapes[i].push(SymDim::Named(name.unraw().to_string())),
                 }
             }
         }
@@ -106,12 +207,13 @@ pub fn infer(def: &NetworkDef, model: &Model) -> syn::Result<Vec<Shape>> {
                     .collect();
                 let span = arg_idents.get(e.arg).map_or(op_ident.span(), |a| a.span());
                 // Rank and dim messages name one axis; show every argument's shape beside them.
-                let context = match e.kind {
+                let mut context = match e.kind {
                     ShapeErrorKind::Rank { .. } | ShapeErrorKind::Dim { .. } => {
                         format!(" (here {})", described.join(", "))
                     }
                     _ => String::new(),
                 };
+                context.push_str(&hint(*op, &e.kind, &arg_shapes, &names));
                 return Err(Error::new(
                     span,
                     format!(
@@ -123,6 +225,7 @@ pub fn infer(def: &NetworkDef, model: &Model) -> syn::Result<Vec<Shape>> {
             }
         }
     }
+    check_sizes(def, model, &shapes)?;
     let loss = &model.nodes[model.loss];
     if !shapes[model.loss].is_empty() {
         let span = match &loss.kind {

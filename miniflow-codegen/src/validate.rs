@@ -9,7 +9,9 @@ use crate::ast::{Arg, LeafKind, NetworkDef, Role, Stmt};
 use crate::plan::topo_order;
 use crate::suggest::did_you_mean;
 use miniflow_ops::Op;
+use proc_macro2::Span;
 use std::collections::BTreeMap;
+use syn::ext::IdentExt;
 use syn::{Error, Ident};
 
 /// The network as a resolved graph: nodes in source order, arguments as indices.
@@ -103,18 +105,37 @@ pub fn validate(def: &NetworkDef) -> syn::Result<Model> {
         outputs,
     };
     acyclic(&model)?;
-    reachability(&model)?;
     data_args(&model)?;
     Ok(model)
 }
 
-/// Names to indices, rejecting duplicates and assignments to leaves.
+/// The checks that run after shapes, so that a shape error (a non-scalar loss, say) is
+/// reported even when it leaves some node unused: nodes and inputs that reach neither the
+/// loss nor an output, and params that cannot affect the loss.
+pub fn late(model: &Model) -> syn::Result<()> {
+    reachability(model)
+}
+
+/// Names the generated struct's own associated functions take, which a node's handle (an
+/// associated constant of the same name) would clash with.
+pub const RESERVED: [&str; 3] = ["new", "seeded", "zeroed"];
+
+/// Names to indices, rejecting duplicates, reserved names and assignments to leaves.
 fn define(def: &NetworkDef) -> syn::Result<BTreeMap<String, usize>> {
     let mut index = BTreeMap::new();
     let mut errors = Errors::default();
     for (i, stmt) in def.stmts.iter().enumerate() {
         let name = stmt.name();
-        if let Some(&first) = index.get(&name.to_string()) {
+        if let Some(&reserved) = RESERVED.iter().find(|r| name.unraw() == **r) {
+            errors.push(Error::new(
+                name.span(),
+                format!(
+                    "`{reserved}` cannot name a node: `{}::{reserved}` is the network's constructor, and each node's typed handle is `{}::NAME`; choose another name",
+                    def.name, def.name
+                ),
+            ));
+        }
+        if let Some(&first) = index.get(&name.unraw().to_string()) {
             let first: &Stmt = &def.stmts[first];
             let msg = match (first, stmt) {
                 (Stmt::Leaf(leaf), Stmt::Node(_)) => format!(
@@ -139,7 +160,7 @@ fn define(def: &NetworkDef) -> syn::Result<BTreeMap<String, usize>> {
             ));
             errors.push(e);
         } else {
-            index.insert(name.to_string(), i);
+            index.insert(name.unraw().to_string(), i);
         }
     }
     errors.finish().map(|()| index)
@@ -153,7 +174,7 @@ fn resolve(def: &NetworkDef, index: &BTreeMap<String, usize>) -> syn::Result<Vec
         let kind = match stmt {
             Stmt::Leaf(leaf) => Kind::Leaf(leaf.kind),
             Stmt::Node(n) => {
-                let op = Op::from_name(&n.op.to_string());
+                let op = Op::from_any_name(&n.op.to_string());
                 let op = match op {
                     Some(op) => op,
                     None => {
@@ -171,7 +192,7 @@ fn resolve(def: &NetworkDef, index: &BTreeMap<String, usize>) -> syn::Result<Vec
                         Op::Add // placeholder so argument errors are still reported
                     }
                 };
-                let known = Op::from_name(&n.op.to_string()).is_some();
+                let known = Op::from_any_name(&n.op.to_string()).is_some();
                 let arity_ok = known && op.arity().accepts(n.args.len());
                 if known && !arity_ok {
                     errors.push(Error::new(
@@ -193,6 +214,10 @@ fn resolve(def: &NetworkDef, index: &BTreeMap<String, usize>) -> syn::Result<Vec
                     let literal_here = arity_ok && op.is_literal(pos);
                     let param = op.param(pos).map_or("?", |p| p.name);
                     match arg {
+                        // The parser lifts nested calls into statements of their own.
+                        Arg::Call(_) => errors.push(arg.error(
+                            "internal error in miniflow: a nested call reached validation",
+                        )),
                         Arg::Lit(_) if !arity_ok => {}
                         Arg::Lit(lit) if !literal_here => errors.push(arg.error(format!(
                             "argument {} of `{op}` (`{param}`) must be a node, not the number `{}`; expected {}",
@@ -201,6 +226,15 @@ fn resolve(def: &NetworkDef, index: &BTreeMap<String, usize>) -> syn::Result<Vec
                             op.signature()
                         ))),
                         Arg::Lit(lit) => match lit.value() {
+                            // A literal becomes the element type at the call: it must be
+                            // finite there too (`1e39` is `inf` as an `f32`).
+                            Ok(v) if def.elem == "f32" && v.is_finite() && !(v as f32).is_finite() => {
+                                errors.push(arg.error(format!(
+                                    "`{}` is too large for `f32`, this network's element type (at most {:e})",
+                                    lit.text(),
+                                    f32::MAX
+                                )))
+                            }
                             Ok(v) => match op.check_literal(pos, v) {
                                 Ok(()) => attrs.push(v),
                                 Err(msg) => errors
@@ -214,7 +248,7 @@ fn resolve(def: &NetworkDef, index: &BTreeMap<String, usize>) -> syn::Result<Vec
                             op.signature()
                         ))),
                         Arg::Node(arg) => {
-                            let key = arg.to_string();
+                            let key = arg.unraw().to_string();
                             match index.get(&key) {
                                 Some(&j) if j == i => errors.push(Error::new(
                                     arg.span(),
@@ -279,6 +313,37 @@ fn roles(def: &NetworkDef, nodes: &[Node]) -> syn::Result<(usize, Vec<usize>)> {
         }
     }
     errors.finish()?;
+    if loss.is_none() && def.bare {
+        // The bare form takes the seed's way: the one node nothing consumes is the loss.
+        let mut used = vec![false; nodes.len()];
+        for n in nodes {
+            for &a in n.args() {
+                used[a] = true;
+            }
+        }
+        let sinks: Vec<usize> = (0..nodes.len())
+            .filter(|&i| !used[i] && !nodes[i].args().is_empty() && !outputs.contains(&i))
+            .collect();
+        return match sinks.as_slice() {
+            [one] => Ok((*one, outputs)),
+            [] => Err(Error::new(
+                Span::call_site(),
+                "this network has no node that nothing consumes, so no loss; end it with the cost, e.g. `cost = mse(y, a)`",
+            )),
+            many => {
+                let names: Vec<String> = many.iter().map(|&i| format!("`{}`", nodes[i].name)).collect();
+                let mut e = Error::new(
+                    nodes[many[1]].name.span(),
+                    format!(
+                        "{} are each consumed by nothing, so the loss is ambiguous; mark it `loss NAME = ...`, mark the others `output`, or combine them with `add`",
+                        names.join(" and ")
+                    ),
+                );
+                e.combine(Error::new(nodes[many[0]].name.span(), "the first is here"));
+                Err(e)
+            }
+        };
+    }
     match loss {
         Some((loss, _)) => Ok((loss, outputs)),
         None => Err(Error::new(
@@ -377,6 +442,14 @@ fn reachability(model: &Model) -> syn::Result<()> {
 /// An argument that gets no gradient (the labels of `softmax_cross_entropy`) must not depend
 /// on a param or a `#[grad]` input: the param would not be trained through it (or only
 /// partly), the input's gradient would miss that use.
+/// The span of a node's call (its op name).
+fn node_call_span(node: &Node) -> proc_macro2::Span {
+    match &node.kind {
+        Kind::Op { op_ident, .. } => op_ident.span(),
+        Kind::Leaf(_) => node.name.span(),
+    }
+}
+
 fn data_args(model: &Model) -> syn::Result<()> {
     // For each node, a param or `#[grad]` input it is computed from (itself, for such a leaf).
     let mut source: Vec<Option<usize>> = model
@@ -405,6 +478,25 @@ fn data_args(model: &Model) -> syn::Result<()> {
             let Some(leaf) = source[a].filter(|_| !op.differentiable(k)) else {
                 continue;
             };
+            // Data where the gradient goes and a trained value where the data goes: the
+            // arguments are most likely swapped, which is what to say.
+            let data_at = |j: usize| source[j].is_none() && model.nodes[j].is_input();
+            if let Some(j) =
+                (0..args.len()).find(|&j| j != k && op.differentiable(j) && data_at(args[j]))
+            {
+                let data_param = op.node_param(k).map_or("?", |p| p.name);
+                let grad_param = op.node_param(j).map_or("?", |p| p.name);
+                errors.push(Error::new(
+                    node_call_span(node),
+                    format!(
+                        "the arguments of `{op}` look swapped: `{}` is data (an input) but is passed as `{grad_param}`, and `{ident}` is computed from param `{}` but is passed as `{data_param}`; expected {}",
+                        arg_idents[j],
+                        model.nodes[leaf].name,
+                        op.signature()
+                    ),
+                ));
+                continue;
+            }
             let param = op.node_param(k).map_or("?", |p| p.name);
             let leaf_node = &model.nodes[leaf];
             let why = match (leaf == a, leaf_node.is_param()) {
@@ -446,12 +538,14 @@ mod tests {
 
     fn check(tokens: proc_macro2::TokenStream) -> Result<Model, String> {
         let def: NetworkDef = syn::parse2(tokens).map_err(|e| e.to_string())?;
-        validate(&def).map_err(|e| {
-            e.into_iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join(" | ")
-        })
+        validate(&def)
+            .and_then(|m| late(&m).map(|()| m))
+            .map_err(|e| {
+                e.into_iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            })
     }
 
     #[test]

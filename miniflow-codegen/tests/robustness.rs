@@ -150,6 +150,7 @@ fn seeds() -> Vec<Vec<Tok>> {
                 max_dim: 4,
                 named_dims: true,
                 dsl: true,
+                motifs: seed % 2 == 1,
             },
         );
         let elem = (seed % 5 == 0).then_some("f32");
@@ -526,7 +527,11 @@ fn classify(out: &TokenStream) -> Result<Outcome, String> {
             tts.iter()
                 .any(|t| matches!(t, TokenTree::Ident(i) if i == w))
         };
-        return if has("struct") && has("impl") {
+        // The impls sit in a `const _: () = { ... };` block.
+        let has_impl = tts.iter().any(|t| {
+            matches!(t, TokenTree::Group(g) if g.stream().into_iter().any(|t| matches!(t, TokenTree::Ident(i) if i == "impl")))
+        });
+        return if has("struct") && has_impl {
             Ok(Outcome::Code)
         } else {
             Err(format!("neither code nor compile_error!: {text}"))

@@ -20,7 +20,9 @@ use miniflow_ops::format_shape;
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// Escapes `text` for a double-quoted DOT string; line breaks become `\n`.
+/// Escapes `text` for a double-quoted DOT string; line breaks become `\n`, tabs a space, and
+/// other control characters (a NUL in a doc comment makes the file unreadable by Graphviz)
+/// are dropped.
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -28,7 +30,8 @@ fn escape(text: &str) -> String {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
-            '\r' => {}
+            '\t' => out.push(' '),
+            c if c.is_control() => {}
             c => out.push(c),
         }
     }
@@ -242,6 +245,13 @@ mod tests {
     #[test]
     fn escapes_quotes_and_backslashes() {
         assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    /// Issue 8: a NUL (or any control character) in a doc comment used to reach the file.
+    #[test]
+    fn drops_control_characters() {
+        assert_eq!(escape("a\0b\x07c\r\td\u{85}e"), "abc de");
+        assert!(!escape("x\u{0}").chars().any(char::is_control));
     }
 
     #[test]

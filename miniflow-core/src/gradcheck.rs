@@ -21,7 +21,7 @@
 //! # Ok(()) }
 //! ```
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::Network;
 use ndarray::ArrayD;
@@ -58,6 +58,43 @@ impl Default for GradCheck {
 }
 
 impl GradCheck {
+    /// Checks that the settings make sense: a finite `step` above 0, a finite `min_scale`
+    /// above 0 (it divides), a finite `tolerance` of at least 0, and a `sample` of at least 1.
+    /// [`check`] calls it first and fails, with [`Error::InvalidArgument`], before touching
+    /// the network.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: String| {
+            Err(Error::InvalidArgument {
+                function: "gradcheck::check",
+                what,
+            })
+        };
+        if !(self.step.is_finite() && self.step > 0.0) {
+            return bad(format!(
+                "the finite-difference step must be a finite number above 0, not {}; the default is 1e-5",
+                self.step
+            ));
+        }
+        if !(self.min_scale.is_finite() && self.min_scale > 0.0) {
+            return bad(format!(
+                "`min_scale` must be a finite number above 0 (errors are divided by it), not {}; the default is 1e-3",
+                self.min_scale
+            ));
+        }
+        if !(self.tolerance.is_finite() && self.tolerance >= 0.0) {
+            return bad(format!(
+                "the tolerance must be a finite number of at least 0, not {}; the default is 1e-5",
+                self.tolerance
+            ));
+        }
+        if self.sample == Some(0) {
+            return bad(
+                "a sample of 0 elements checks nothing; use `None` to check every element".into(),
+            );
+        }
+        Ok(())
+    }
+
     /// Checks at most `n` elements per param (a sampled check for big params).
     pub fn sampled(n: usize, seed: u64) -> Self {
         GradCheck {
@@ -146,11 +183,14 @@ fn poke<N: Network<Elem = f64> + ?Sized>(
 }
 
 /// Runs a gradient check of every param of `net` on the inputs already fed. Errors are
-/// those of [`Network::forward`] and [`Network::backward`] (e.g. an input not fed).
+/// [`Error::InvalidArgument`] for settings that make no sense ([`GradCheck::validate`]),
+/// checked before anything runs, and those of [`Network::forward`] and [`Network::backward`]
+/// (e.g. an input not fed).
 pub fn check<N: Network<Elem = f64> + ?Sized>(
     net: &mut N,
     options: &GradCheck,
 ) -> Result<GradReport> {
+    options.validate()?;
     net.forward_backward()?;
     let mut params: Vec<(usize, &'static str, ArrayD<f64>)> = Vec::new();
     net.visit_params(&mut |p| params.push((p.index, p.name, p.grad.to_owned())));

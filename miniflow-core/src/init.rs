@@ -14,6 +14,11 @@
 //! row-major order, so a seed fixes every value on every platform (see [`crate::rng`]).
 //! Values are drawn in `f64` and rounded to the network's element type.
 //!
+//! [`Init::apply`] takes any `rand_core` generator ([`RngCore`]), ours or your own; the
+//! seeded functions use [`Rng`]. Normals are drawn in pairs by the polar method from the
+//! generator's `u64`s, within one call (a normal left pending by an earlier [`Rng::normal`]
+//! is not used), so the values depend only on the generator's stream.
+//!
 //! ```
 //! use miniflow_core::{init, Network};
 //! # fn demo<N: Network>(net: &mut N) {
@@ -23,13 +28,30 @@
 //! # }
 //! ```
 
-use crate::rng::Rng;
+use crate::rng::{self, Rng};
 use crate::{Network, Scalar};
+use rand_core::RngCore;
+
+/// The seed of [`Init::Default`] in a generated network's `new()`: the bytes of "miniflow".
+pub const DEFAULT_SEED: u64 = 0x6d69_6e69_666c_6f77;
 
 /// A distribution for weights (params of rank 2 or more). Biases (rank 0 and 1) are always
 /// set to zero.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Init {
+    /// What a generated network's `new()` does (with [`DEFAULT_SEED`]), chosen per param from
+    /// how the network uses it, as PyTorch's `nn.Linear` does:
+    ///
+    /// - the weight of a `linear` or the right factor of a `matmul` (`W: [fan_in, fan_out]`):
+    ///   `U(-a, a)` with `a = 1 / sqrt(fan_in)`, or He uniform `a = sqrt(6 / fan_in)` when
+    ///   every node it computes feeds only `relu` / `leaky_relu`;
+    /// - any other param of rank 2 or more: `U(-a, a)`, `a = 1 / sqrt(fan_in)`;
+    /// - rank 0 and 1 (biases): zero.
+    ///
+    /// The draws: params in source order ([`Network::visit_params`]), each one's elements in
+    /// row-major order, one [`rng::uniform`] each (`-a + 2a·u`); zeroed params draw nothing.
+    /// A runtime [`Graph`](crate::Graph) with the same params and ops reproduces them.
+    Default,
     /// `N(0, 1)`: the course's `np.random.randn`.
     Randn,
     /// `N(0, std²)`.
@@ -74,6 +96,11 @@ impl Init {
         let fan_in = fan_in.max(1) as f64;
         let fans = (fan_in + fan_out.max(1) as f64).max(1.0);
         match self {
+            // Chosen per param in `apply`; this is its plain-weight case.
+            Init::Default => {
+                let a = 1.0 / fan_in.sqrt();
+                Draw::Uniform(-a, a)
+            }
             Init::Randn => Draw::Normal(1.0),
             Init::Normal { std } => Draw::Normal(std),
             Init::Uniform { low, high } => Draw::Uniform(low, high),
@@ -91,15 +118,30 @@ impl Init {
         }
     }
 
-    /// Initialises every param of `net` with this scheme, drawing from `rng`.
-    pub fn apply<N: Network + ?Sized>(self, net: &mut N, rng: &mut Rng) {
+    /// Initialises every param of `net` with this scheme, drawing from `rng` (an [`Rng`] or
+    /// any other `rand_core` generator).
+    pub fn apply<N: Network + ?Sized, R: RngCore + ?Sized>(self, net: &mut N, rng: &mut R) {
+        let mut spare = None;
+        let relu_fed = match self {
+            Init::Default => relu_fed_weights(net.spec()),
+            _ => Vec::new(),
+        };
         net.visit_params(&mut |mut p| {
-            let draw = match fans(p.value.shape()) {
-                Some((fan_in, fan_out)) => self.sampler(fan_in, fan_out),
-                None => Draw::Zero,
+            let draw = match (self, fans(p.value.shape())) {
+                (_, None) => Draw::Zero,
+                (Init::Default, Some((fan_in, _))) => {
+                    let fan_in = fan_in.max(1) as f64;
+                    let a = if relu_fed.contains(&p.name) {
+                        (6.0 / fan_in).sqrt()
+                    } else {
+                        1.0 / fan_in.sqrt()
+                    };
+                    Draw::Uniform(-a, a)
+                }
+                (_, Some((fan_in, fan_out))) => self.sampler(fan_in, fan_out),
             };
             for v in p.value.iter_mut() {
-                *v = N::Elem::from_f64(draw.sample(rng));
+                *v = N::Elem::from_f64(draw.sample(rng, &mut spare));
             }
         });
     }
@@ -118,13 +160,51 @@ enum Draw {
 }
 
 impl Draw {
-    fn sample(self, rng: &mut Rng) -> f64 {
+    fn sample<R: RngCore + ?Sized>(self, rng: &mut R, spare: &mut Option<f64>) -> f64 {
         match self {
             Draw::Zero => 0.0,
-            Draw::Normal(std) => std * rng.normal(),
-            Draw::Uniform(low, high) => rng.uniform_range(low, high),
+            Draw::Normal(std) => std * rng::normal(rng, spare),
+            Draw::Uniform(low, high) => low + (high - low) * rng::uniform(rng),
         }
     }
+}
+
+/// The params [`Init::Default`] draws with He's bound: weights (of a `linear`, or the right
+/// factor of a `matmul`) every one of whose products feeds only `relu` / `leaky_relu`.
+fn relu_fed_weights(spec: &crate::NetworkSpec) -> Vec<&'static str> {
+    use crate::NodeKind;
+    use miniflow_ops::Op;
+    let weight_of = |n: &crate::NodeSpec, p: &str| match n.kind {
+        NodeKind::Op(Op::Linear | Op::Matmul) => n.args.get(1) == Some(&p),
+        _ => false,
+    };
+    let only_relu = |product: &str| {
+        let mut consumers = spec
+            .nodes
+            .iter()
+            .filter(|c| c.args.contains(&product))
+            .peekable();
+        consumers.peek().is_some()
+            && consumers.all(|c| matches!(c.kind, NodeKind::Op(Op::Relu | Op::LeakyRelu)))
+    };
+    spec.nodes
+        .iter()
+        .filter(|p| p.kind == NodeKind::Param)
+        .filter(|p| {
+            let mut products = spec
+                .nodes
+                .iter()
+                .filter(|n| weight_of(n, p.name))
+                .peekable();
+            products.peek().is_some() && products.all(|n| only_relu(n.name))
+        })
+        .map(|p| p.name)
+        .collect()
+}
+
+/// What a generated network's `new()` does: [`Init::Default`] from `seed`.
+pub fn default<N: Network + ?Sized>(net: &mut N, seed: u64) {
+    Init::Default.apply_seeded(net, seed);
 }
 
 /// The course's initialisation: weights `~ N(0, 1)` (`np.random.randn`), biases zero.

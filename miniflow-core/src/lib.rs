@@ -7,9 +7,11 @@
 //!
 //! Written once over the [`Network`] trait, for every network: [`init`] (seeded
 //! initialisation), [`optim`] (SGD, momentum, Adam), [`train`] (a training loop),
-//! [`gradcheck`] (finite-difference gradient checks) and [`dot`] (Graphviz export); with
-//! [`data`] (CSV reading, scaling, splits and mini-batches) and [`rng`] (the seeded generator
-//! they all draw from).
+//! [`gradcheck`] (finite-difference gradient checks), [`dot`] (Graphviz export) and
+//! [`metrics`] (argmax, accuracy, a confusion matrix, for classifiers); with [`data`] (CSV
+//! reading, scaling, splits and mini-batches) and [`rng`] (the seeded generator they all
+//! draw from), and [`persist`] (params and training state as safetensors files;
+//! the `safetensors` feature).
 
 // `unsafe` is denied except in the kernels' SIMD layer (`ops::simd`, `ops::gemm`,
 // `ops::small`, `ops::pool` and the small loops of `ops::matmul`), which allow it per module
@@ -24,12 +26,16 @@
 pub mod data;
 pub mod dot;
 pub mod error;
+pub mod exec;
 pub mod gradcheck;
 pub mod graph;
 pub mod init;
+pub mod metrics;
 pub mod network;
 pub mod ops;
 pub mod optim;
+#[cfg(feature = "safetensors")]
+pub mod persist;
 pub mod rng;
 #[doc(hidden)]
 pub mod rt;
@@ -38,8 +44,11 @@ pub mod train;
 
 pub use error::{Error, Result};
 pub use graph::{Graph, NodeId};
-pub use miniflow_ops::{Arity, Op};
-pub use network::{DimSpec, Network, NetworkSpec, NodeKind, NodeSpec, ParamMut};
+pub use miniflow_ops::{plan, Arity, Op};
+pub use network::{
+    kind, DimSpec, Handle, InputKey, Network, NetworkSpec, NodeKey, NodeKind, NodeSpec, OutputKey,
+    ParamKey, ParamMut,
+};
 pub use optim::{sgd, Adam, Momentum, Optimizer, Sgd};
 pub use rng::Rng;
 pub use scalar::Scalar;

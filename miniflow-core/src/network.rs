@@ -4,8 +4,9 @@
 use crate::error::{closest, Error, Result};
 use crate::Scalar;
 use miniflow_ops::Op;
-use ndarray::{ArrayBase, ArrayViewD, ArrayViewMutD, Data, Dimension};
+use ndarray::{ArrayBase, ArrayView, ArrayViewD, ArrayViewMutD, Data, Dimension, IxDyn};
 use std::fmt;
+use std::marker::PhantomData;
 
 /// A dimension of a declared shape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,15 +157,19 @@ pub trait Network {
     /// input, from the values of the last [`forward`](Network::forward).
     fn backward(&mut self) -> Result<()>;
 
-    /// Computes output `name` from the inputs it needs (only those), and returns it.
-    fn evaluate(&mut self, name: &str) -> Result<ArrayViewD<'_, Self::Elem>>;
+    /// Computes output (or loss) `name` from the inputs it needs (only those), and returns it.
+    /// The string-keyed form of [`evaluate`](Network::evaluate), for dynamic code.
+    fn evaluate_dyn(&mut self, name: &str) -> Result<ArrayViewD<'_, Self::Elem>>;
 
-    /// The current value of any node.
-    fn value(&self, name: &str) -> Result<ArrayViewD<'_, Self::Elem>>;
+    /// The current value of any node, by name. The string-keyed form of
+    /// [`value`](Network::value).
+    fn value_dyn(&self, name: &str) -> Result<ArrayViewD<'_, Self::Elem>>;
 
-    /// The gradient of the loss with respect to `name`, from the last backward, for every
-    /// node whose gradient the plan computes.
-    fn grad(&self, name: &str) -> Result<ArrayViewD<'_, Self::Elem>>;
+    /// The gradient of the loss with respect to `name` from the last
+    /// [`backward`](Network::backward), for every node whose gradient the plan computes. An
+    /// error if no backward has run since the network last changed. The string-keyed form of
+    /// [`grad`](Network::grad).
+    fn grad_dyn(&self, name: &str) -> Result<ArrayViewD<'_, Self::Elem>>;
 
     /// Turns check mode on or off (off by default). In check mode, forward and backward
     /// verify each node's value and gradient as it is computed and stop with
@@ -175,14 +180,61 @@ pub trait Network {
     /// Calls `f` on every param, in source order, with its value and gradient.
     fn visit_params(&mut self, f: &mut dyn FnMut(ParamMut<'_, Self::Elem>));
 
-    /// Feeds an array of any dimensionality (a convenience over [`set_input`](Network::set_input)).
-    fn feed<S, D>(&mut self, name: &str, value: &ArrayBase<S, D>) -> Result<()>
+    /// Feeds input `key` (a typed handle such as `Net::X`, or a name) with `value`, checking
+    /// its shape. With a handle, feeding a param or an array of the wrong rank does not
+    /// compile.
+    fn feed<K, S, D>(&mut self, key: K, value: &ArrayBase<S, D>) -> Result<()>
     where
         Self: Sized,
+        K: InputKey<Self, D>,
         S: Data<Elem = Self::Elem>,
         D: Dimension,
     {
-        self.set_input(name, value.view().into_dyn())
+        self.set_input(key.name(), value.view().into_dyn())
+    }
+
+    /// Sets param `key` (a typed handle such as `Net::W`, or a name) to `value`, which must
+    /// have its declared shape. With a handle, setting an input or an array of the wrong rank
+    /// does not compile.
+    fn set<K, S, D>(&mut self, key: K, value: &ArrayBase<S, D>) -> Result<()>
+    where
+        Self: Sized,
+        K: ParamKey<Self, D>,
+        S: Data<Elem = Self::Elem>,
+        D: Dimension,
+    {
+        self.set_param(key.name(), value.view().into_dyn())
+    }
+
+    /// The current value of node `key`: with a typed handle, a view of the node's rank
+    /// (`ArrayView2` for a matrix); with a name, a dynamic-rank view.
+    fn value<K: NodeKey<Self>>(&self, key: K) -> Result<ArrayView<'_, Self::Elem, K::Dim>>
+    where
+        Self: Sized,
+    {
+        let name = key.name();
+        rank(name, self.value_dyn(name)?)
+    }
+
+    /// d loss / d `key` from the last [`backward`](Network::backward), with the node's rank
+    /// for a typed handle. An error if the plan computes no gradient for it, or no backward
+    /// has run since the network last changed.
+    fn grad<K: NodeKey<Self>>(&self, key: K) -> Result<ArrayView<'_, Self::Elem, K::Dim>>
+    where
+        Self: Sized,
+    {
+        let name = key.name();
+        rank(name, self.grad_dyn(name)?)
+    }
+
+    /// Computes output (or loss) `key` from the inputs it needs, and returns it with its rank
+    /// for a typed handle.
+    fn evaluate<K: OutputKey<Self>>(&mut self, key: K) -> Result<ArrayView<'_, Self::Elem, K::Dim>>
+    where
+        Self: Sized,
+    {
+        let name = key.name();
+        rank(name, self.evaluate_dyn(name)?)
     }
 
     /// One SGD training step on the fed inputs: forward, backward, `value -= lr * grad` for
@@ -196,7 +248,7 @@ pub trait Network {
     /// is therefore not this step's gradient; call [`backward`](Network::backward) for that.
     fn sgd_step(&mut self, lr: Self::Elem) -> Result<Self::Elem> {
         let loss = self.forward_backward()?;
-        crate::optim::sgd(self, lr);
+        crate::optim::sgd(self, lr)?;
         Ok(loss)
     }
 
@@ -212,3 +264,167 @@ pub trait Network {
         crate::dot::to_dot(self.spec())
     }
 }
+
+/// A view at the rank a key promises. A handle's rank is the node's (the macro proved it), so
+/// this fails only for a handle of another network with a node of the same name.
+fn rank<'a, T, D: Dimension>(name: &str, v: ArrayViewD<'a, T>) -> Result<ArrayView<'a, T, D>> {
+    let found = v.shape().to_vec();
+    v.into_dimensionality::<D>().map_err(|_| Error::Shape {
+        node: name.to_string(),
+        expected: format!("rank {}", D::NDIM.unwrap_or(0)),
+        found,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Typed handles.
+// ---------------------------------------------------------------------------------------------
+
+/// What kind of node a [`Handle`] names: the marker types of its second parameter.
+pub mod kind {
+    /// An input: fed with [`Network::feed`](super::Network::feed).
+    #[derive(Clone, Copy, Debug)]
+    pub enum Input {}
+    /// A param: set with [`Network::set`](super::Network::set), trained.
+    #[derive(Clone, Copy, Debug)]
+    pub enum Param {}
+    /// An `output` or the `loss`: computed on its own with
+    /// [`Network::evaluate`](super::Network::evaluate).
+    #[derive(Clone, Copy, Debug)]
+    pub enum Output {}
+    /// Any other computed node: its value and gradient can be read.
+    #[derive(Clone, Copy, Debug)]
+    pub enum Computed {}
+}
+
+/// A typed handle to node `name` of network `N`: a kind (`kind::Input`, `kind::Param`,
+/// `kind::Output`, `kind::Computed`) and a rank `D` known at compile time. `network!` makes
+/// one associated constant per node (`Course::X`, `Course::W`), so a misspelt name, an array of
+/// the wrong rank, or feeding a param as an input is a compile error at the call site.
+pub struct Handle<N, K, D> {
+    name: &'static str,
+    _marker: Marker<N, K, D>,
+}
+
+/// Covariant in nothing, owns nothing: a handle is `Copy`, `Send` and `Sync` whatever `N` is.
+type Marker<N, K, D> = PhantomData<fn() -> (N, K, D)>;
+
+impl<N, K, D> Handle<N, K, D> {
+    /// The handle of node `name`. Only generated code should make handles: a handle promises
+    /// that `N` has such a node, of that kind and rank.
+    #[doc(hidden)]
+    pub const fn new_unchecked(name: &'static str) -> Self {
+        Handle {
+            name,
+            _marker: PhantomData,
+        }
+    }
+
+    /// The node's name.
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+impl<N, K, D> Clone for Handle<N, K, D> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<N, K, D> Copy for Handle<N, K, D> {}
+
+impl<N, K, D> fmt::Debug for Handle<N, K, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Handle({})", self.name)
+    }
+}
+
+/// What names an input of `N` fed with an array of rank `D`: a typed handle of that rank, or
+/// a name (any rank, checked at run time).
+#[diagnostic::on_unimplemented(
+    message = "only inputs are fed, and this handle is not an input's: `{Self}`",
+    label = "not an input of this network",
+    note = "`feed` takes an input's handle (e.g. `Net::X`) and an array of the input's rank; params are set with `set`"
+)]
+pub trait InputKey<N, D> {
+    /// The input's name.
+    fn name(&self) -> &str;
+}
+
+/// What names a param of `N` set with an array of rank `D`: a typed handle of that rank, or a
+/// name.
+#[diagnostic::on_unimplemented(
+    message = "only params are set, and this handle is not a param's: `{Self}`",
+    label = "not a param of this network",
+    note = "`set` takes a param's handle (e.g. `Net::W`) and an array of the param's rank; inputs are fed with `feed`"
+)]
+pub trait ParamKey<N, D> {
+    /// The param's name.
+    fn name(&self) -> &str;
+}
+
+/// What names any node of `N`: a typed handle (read back at its rank) or a name (read back
+/// at dynamic rank).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not name a node of `{N}`",
+    label = "a handle of another network",
+    note = "use a handle of this network's type (e.g. `Net::W`) or a name"
+)]
+pub trait NodeKey<N> {
+    /// The rank the value is read back at.
+    type Dim: Dimension;
+    /// The node's name.
+    fn name(&self) -> &str;
+}
+
+/// What names an output (or the loss) of `N`: a typed handle, or a name.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an output of `{N}`",
+    label = "only `output` nodes and the loss can be evaluated",
+    note = "mark the node `output NAME = ...` in the network to evaluate it on its own"
+)]
+pub trait OutputKey<N>: NodeKey<N> {}
+
+// A name: `&str`, `&String`, ... (any rank; checked at run time).
+impl<N, D, T: AsRef<str> + ?Sized> InputKey<N, D> for &T {
+    fn name(&self) -> &str {
+        (**self).as_ref()
+    }
+}
+
+impl<N, D, T: AsRef<str> + ?Sized> ParamKey<N, D> for &T {
+    fn name(&self) -> &str {
+        (**self).as_ref()
+    }
+}
+
+impl<N, T: AsRef<str> + ?Sized> NodeKey<N> for &T {
+    type Dim = IxDyn;
+    fn name(&self) -> &str {
+        (**self).as_ref()
+    }
+}
+
+impl<N, T: AsRef<str> + ?Sized> OutputKey<N> for &T {}
+
+impl<N, D> InputKey<N, D> for Handle<N, kind::Input, D> {
+    fn name(&self) -> &str {
+        self.name
+    }
+}
+
+impl<N, D> ParamKey<N, D> for Handle<N, kind::Param, D> {
+    fn name(&self) -> &str {
+        self.name
+    }
+}
+
+impl<N, K, D: Dimension> NodeKey<N> for Handle<N, K, D> {
+    type Dim = D;
+    fn name(&self) -> &str {
+        self.name
+    }
+}
+
+impl<N, D: Dimension> OutputKey<N> for Handle<N, kind::Output, D> {}

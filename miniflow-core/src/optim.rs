@@ -8,7 +8,7 @@
 //! # fn demo<N: Network<Elem = f64>>(net: &mut N) -> miniflow_core::Result<()> {
 //! let mut adam = Adam::new(1e-3);
 //! let loss = net.forward_backward()?; // fills every param's gradient
-//! adam.step(net); // updates every param from it
+//! adam.step(net)?; // updates every param from it
 //! # let _ = loss; Ok(()) }
 //! ```
 //!
@@ -29,19 +29,55 @@
 //! [`ParamMut::index`](crate::ParamMut::index), with each param's shape. It is allocated on
 //! the first step and reused afterwards, so steady-state steps allocate nothing. Using one
 //! optimizer on another network reallocates the state of any param whose shape differs, but
-//! keeps the rest: call `reset` first to start from scratch.
+//! keeps the rest: call `reset` first to start from scratch. (A slot also remembers its
+//! param's name, and is started afresh if a param of another name takes its index.)
 //!
-//! A param whose gradient does not have its value's shape (impossible for networks made by
-//! `network!`, possible for a hand-written [`Network`]) is left unchanged rather than
-//! panicking.
+//! # A failed step changes nothing
+//!
+//! Every optimizer checks before it writes: if a param's gradient does not have its value's
+//! shape (impossible for networks made by `network!`, possible for a hand-written
+//! [`Network`]) the step returns [`Error::GradShape`], and if a hyperparameter is not finite
+//! [`Error::InvalidArgument`]; either way no param and no optimizer state (moments, velocities,
+//! Adam's step count) has changed, bit for bit. The free function [`sgd`], which returns
+//! nothing, does nothing in those cases.
 
+use crate::error::{Error, Result};
 use crate::{Network, Scalar};
 use ndarray::{ArrayD, ArrayView, ArrayViewMut, Dimension, IxDyn, Zip};
 
 /// Updates a network's params from their gradients. Written once, works for every network.
 pub trait Optimizer<T: Scalar> {
     /// Applies one update to every param of `net`, using the gradients of the last backward.
-    fn step<N: Network<Elem = T> + ?Sized>(&mut self, net: &mut N);
+    ///
+    /// Checks every param first and fails without changing anything (see the
+    /// [module docs](self#a-failed-step-changes-nothing)).
+    fn step<N: Network<Elem = T> + ?Sized>(&mut self, net: &mut N) -> Result<()>;
+}
+
+/// The first param whose gradient does not have its value's shape, as an error.
+fn check_grads<N: Network + ?Sized>(net: &mut N) -> Result<()> {
+    let mut bad = None;
+    net.visit_params(&mut |p| {
+        if bad.is_none() && p.grad.shape() != p.value.shape() {
+            bad = Some(Error::GradShape {
+                param: p.name.to_string(),
+                value: p.value.shape().to_vec(),
+                grad: p.grad.shape().to_vec(),
+            });
+        }
+    });
+    bad.map_or(Ok(()), Err)
+}
+
+/// An error unless every hyperparameter is finite.
+fn check_finite<T: Scalar>(function: &'static str, values: &[(&str, T)]) -> Result<()> {
+    match values.iter().find(|(_, v)| !v.is_finite()) {
+        Some((name, v)) => Err(Error::InvalidArgument {
+            function,
+            what: format!("{name} is {v}; it must be a finite number (nothing was updated)"),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Plain stochastic gradient descent, as in the course: `value -= lr * grad`.
@@ -76,22 +112,33 @@ impl<T: Scalar> Default for Sgd<T> {
 }
 
 impl<T: Scalar> Optimizer<T> for Sgd<T> {
-    fn step<N: Network<Elem = T> + ?Sized>(&mut self, net: &mut N) {
-        sgd(net, self.lr);
+    fn step<N: Network<Elem = T> + ?Sized>(&mut self, net: &mut N) -> Result<()> {
+        check_finite("Sgd::step", &[("the learning rate", self.lr)])?;
+        check_grads(net)?;
+        net.visit_params(&mut |p| sgd_update(p.value, p.grad, self.lr));
+        Ok(())
     }
 }
 
-/// The course's `sgd_update`: `value -= lr * grad` for every param of `net`.
-pub fn sgd<N: Network + ?Sized>(net: &mut N, lr: N::Elem) {
-    net.visit_params(&mut |p| sgd_update(p.value, p.grad, lr));
+/// The course's `sgd_update`: `value -= lr * grad` for every param of `net` (what
+/// [`Sgd::step`] does, without the optimizer value).
+///
+/// Checks first, like every optimizer: a non-finite `lr` or a gradient of another shape than
+/// its param is an error, and nothing is updated.
+pub fn sgd<N: Network + ?Sized>(net: &mut N, lr: N::Elem) -> Result<()> {
+    Sgd::new(lr).step(net)
 }
 
-/// `value -= lr * grad` for one array (shapes must match).
+/// `value -= lr * grad` for one array. Does nothing if the shapes differ (it never panics);
+/// the optimizers check shapes first and report them.
 pub fn sgd_update<T: Scalar, D: Dimension>(
     value: ArrayViewMut<'_, T, D>,
     grad: ArrayView<'_, T, D>,
     lr: T,
 ) {
+    if value.shape() != grad.shape() {
+        return;
+    }
     Zip::from(value)
         .and(&grad)
         .for_each(|v, &g| *v = *v - lr * g);
@@ -99,28 +146,35 @@ pub fn sgd_update<T: Scalar, D: Dimension>(
 
 /// One state buffer per param, keyed by [`ParamMut::index`](crate::ParamMut::index), each with
 /// its param's shape: allocated on first use, reused while the shape stays the same.
-#[derive(Clone, Debug, Default)]
-struct Slots<T> {
-    bufs: Vec<ArrayD<T>>,
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Slots<T> {
+    pub(crate) bufs: Vec<ArrayD<T>>,
+    /// The name of the param each buffer belongs to ("" for none yet).
+    pub(crate) names: Vec<String>,
 }
 
 impl<T: Scalar> Slots<T> {
-    /// The buffer of param `index`, zeroed and (re)allocated if it does not have `shape`.
-    fn get(&mut self, index: usize, shape: &[usize]) -> Option<&mut ArrayD<T>> {
+    /// The buffer of param `index` called `name`, zeroed and (re)allocated if it does not
+    /// have `shape` or belonged to another param.
+    fn get(&mut self, index: usize, name: &str, shape: &[usize]) -> Option<&mut ArrayD<T>> {
         if self.bufs.len() <= index {
             // An empty array does not allocate.
             self.bufs
                 .resize_with(index + 1, || ArrayD::zeros(IxDyn(&[0])));
+            self.names.resize_with(index + 1, String::new);
         }
         let buf = self.bufs.get_mut(index)?;
-        if buf.shape() != shape {
+        let owner = self.names.get_mut(index)?;
+        if buf.shape() != shape || owner != name {
             *buf = ArrayD::zeros(IxDyn(shape));
+            name.clone_into(owner);
         }
         Some(buf)
     }
 
     fn clear(&mut self) {
         self.bufs.clear();
+        self.names.clear();
     }
 }
 
@@ -136,7 +190,7 @@ pub struct Momentum<T> {
     pub momentum: T,
     /// Whether to use Nesterov momentum.
     pub nesterov: bool,
-    velocity: Slots<T>,
+    pub(crate) velocity: Slots<T>,
 }
 
 impl<T: Scalar> Momentum<T> {
@@ -146,7 +200,7 @@ impl<T: Scalar> Momentum<T> {
             lr,
             momentum,
             nesterov: false,
-            velocity: Slots { bufs: Vec::new() },
+            velocity: Slots::default(),
         }
     }
 
@@ -181,14 +235,16 @@ impl<T: Scalar> Momentum<T> {
 }
 
 impl<T: Scalar> Optimizer<T> for Momentum<T> {
-    fn step<N: Network<Elem = T> + ?Sized>(&mut self, net: &mut N) {
+    fn step<N: Network<Elem = T> + ?Sized>(&mut self, net: &mut N) -> Result<()> {
+        check_finite(
+            "Momentum::step",
+            &[("the learning rate", self.lr), ("momentum", self.momentum)],
+        )?;
+        check_grads(net)?;
         let (lr, mu, nesterov) = (self.lr, self.momentum, self.nesterov);
         let velocity = &mut self.velocity;
         net.visit_params(&mut |p| {
-            if p.grad.shape() != p.value.shape() {
-                return;
-            }
-            let Some(v) = velocity.get(p.index, p.value.shape()) else {
+            let Some(v) = velocity.get(p.index, p.name, p.value.shape()) else {
                 return;
             };
             Zip::from(p.value).and(&p.grad).and(v).for_each(|w, &g, v| {
@@ -197,6 +253,7 @@ impl<T: Scalar> Optimizer<T> for Momentum<T> {
                 *w = *w - lr * d;
             });
         });
+        Ok(())
     }
 }
 
@@ -219,9 +276,9 @@ pub struct Adam<T> {
     pub beta2: T,
     /// ε, added to the denominator (default 1e-8).
     pub eps: T,
-    t: u64,
-    m: Slots<T>,
-    v: Slots<T>,
+    pub(crate) t: u64,
+    pub(crate) m: Slots<T>,
+    pub(crate) v: Slots<T>,
 }
 
 impl<T: Scalar> Adam<T> {
@@ -233,8 +290,8 @@ impl<T: Scalar> Adam<T> {
             beta2: T::from_f64(0.999),
             eps: T::from_f64(1e-8),
             t: 0,
-            m: Slots { bufs: Vec::new() },
-            v: Slots { bufs: Vec::new() },
+            m: Slots::default(),
+            v: Slots::default(),
         }
     }
 
@@ -275,7 +332,17 @@ impl<T: Scalar> Adam<T> {
 }
 
 impl<T: Scalar> Optimizer<T> for Adam<T> {
-    fn step<N: Network<Elem = T> + ?Sized>(&mut self, net: &mut N) {
+    fn step<N: Network<Elem = T> + ?Sized>(&mut self, net: &mut N) -> Result<()> {
+        check_finite(
+            "Adam::step",
+            &[
+                ("the learning rate", self.lr),
+                ("beta1", self.beta1),
+                ("beta2", self.beta2),
+                ("eps", self.eps),
+            ],
+        )?;
+        check_grads(net)?;
         self.t = self.t.saturating_add(1);
         // β^t underflows to 0 long before t leaves i32.
         let t = i32::try_from(self.t).unwrap_or(i32::MAX);
@@ -284,12 +351,9 @@ impl<T: Scalar> Optimizer<T> for Adam<T> {
         let (bc1, bc2) = (one - b1.powi(t), one - b2.powi(t));
         let (m, v) = (&mut self.m, &mut self.v);
         net.visit_params(&mut |p| {
-            if p.grad.shape() != p.value.shape() {
-                return;
-            }
             let (Some(m), Some(v)) = (
-                m.get(p.index, p.value.shape()),
-                v.get(p.index, p.value.shape()),
+                m.get(p.index, p.name, p.value.shape()),
+                v.get(p.index, p.name, p.value.shape()),
             ) else {
                 return;
             };
@@ -305,5 +369,6 @@ impl<T: Scalar> Optimizer<T> for Adam<T> {
                     *w = *w - lr * m_hat / (v_hat.sqrt() + eps);
                 });
         });
+        Ok(())
     }
 }

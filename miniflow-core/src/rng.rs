@@ -9,6 +9,21 @@
 //! rounded by IEEE 754) and a logarithm written here with plain arithmetic instead of the
 //! platform's `ln` (whose last bit may differ between C libraries).
 //!
+//! [`Rng`] implements `rand_core`'s [`RngCore`] and [`SeedableRng`], so it works with `rand`'s
+//! distributions, and every function that draws ([`init`](crate::init), the samplers of
+//! [`data`](crate::data), [`Dataset::split_with`](crate::data::Dataset::split_with)) also
+//! accepts any other `RngCore` generator.
+//!
+//! # The reproducibility guarantee
+//!
+//! A seeded run is a function of the seed alone: [`Rng::new`] (equal to
+//! [`SeedableRng::seed_from_u64`]) fills the state by SplitMix64, and everything drawn is
+//! computed from [`RngCore::next_u64`] outputs with integer arithmetic and correctly rounded
+//! IEEE operations, so it is bit-identical on every platform and across miniflow versions that
+//! keep the pinned sequences of this module's tests (the Boston run's losses with seed 42
+//! included). With a generator of your own, the same holds for as long as it is deterministic:
+//! miniflow only ever calls its `next_u64`.
+//!
 //! Not for cryptography.
 //!
 //! ```
@@ -23,14 +38,21 @@
 //! a.shuffle(&mut order);
 //! ```
 
+/// The `rand_core` version miniflow implements (0.9, as `rand` 0.9 uses), so that a
+/// generator of your own can be written without depending on it yourself.
+pub use rand_core;
+pub use rand_core::{RngCore, SeedableRng};
+
+use rand_core::impls;
+
 /// A xoshiro256** generator (Blackman and Vigna), seeded from a `u64` by SplitMix64.
 ///
 /// Cloning gives a second generator that will produce the same sequence.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rng {
-    s: [u64; 4],
+    pub(crate) s: [u64; 4],
     /// The second normal of the last polar-method pair, returned by the next `normal` call.
-    spare: Option<f64>,
+    pub(crate) spare: Option<f64>,
 }
 
 /// One step of SplitMix64: advances `state` and returns the next output.
@@ -62,7 +84,8 @@ impl Rng {
         Rng::new(self.next_u64())
     }
 
-    /// The next 64 uniformly distributed bits.
+    /// The next 64 uniformly distributed bits (the same as [`RngCore::next_u64`], callable
+    /// without importing the trait).
     pub fn next_u64(&mut self) -> u64 {
         let s = &mut self.s;
         let result = s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
@@ -79,7 +102,7 @@ impl Rng {
     /// A uniform `f64` in `[0, 1)`: the top 53 bits of [`next_u64`](Rng::next_u64) times
     /// 2⁻⁵³, so every value is a multiple of 2⁻⁵³.
     pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+        uniform(self)
     }
 
     /// A uniform `f64` in `[low, high)` (`low + (high - low) · u`).
@@ -90,19 +113,10 @@ impl Rng {
     /// A standard normal `f64` (mean 0, standard deviation 1), by the Marsaglia polar method.
     /// Values come in pairs: every other call returns the second of the pair drawn before.
     pub fn normal(&mut self) -> f64 {
-        if let Some(z) = self.spare.take() {
-            return z;
-        }
-        loop {
-            let u = 2.0 * self.uniform() - 1.0;
-            let v = 2.0 * self.uniform() - 1.0;
-            let s = u * u + v * v;
-            if s > 0.0 && s < 1.0 {
-                let factor = (-2.0 * ln(s) / s).sqrt();
-                self.spare = Some(v * factor);
-                return u * factor;
-            }
-        }
+        let mut spare = self.spare.take();
+        let z = normal(self, &mut spare);
+        self.spare = spare;
+        z
     }
 
     /// A normal `f64` with the given mean and standard deviation.
@@ -115,37 +129,119 @@ impl Rng {
     /// There is no index below 0; for `n == 0` this returns 0 (and draws nothing), so callers
     /// must not use the result to index an empty collection.
     pub fn index(&mut self, n: usize) -> usize {
-        if n <= 1 {
-            return 0;
-        }
-        let range = n as u64;
-        let mut m = u128::from(self.next_u64()) * u128::from(range);
-        if (m as u64) < range {
-            // Reject the few low products that would make some indices more likely.
-            let threshold = range.wrapping_neg() % range;
-            while (m as u64) < threshold {
-                m = u128::from(self.next_u64()) * u128::from(range);
-            }
-        }
-        // The high half is < range <= usize::MAX, so the cast is exact.
-        (m >> 64) as usize
+        index(self, n)
     }
 
     /// Fills `out` with indices drawn uniformly from `0..n` **with** replacement (the same
     /// index may appear several times), like the course's `resample`. For `n == 0` the slice
     /// is filled with zeros.
     pub fn indices_with_replacement(&mut self, n: usize, out: &mut [usize]) {
-        for slot in out {
-            *slot = self.index(n);
-        }
+        indices_with_replacement(self, n, out);
     }
 
     /// Shuffles `items` in place (Fisher–Yates): every permutation is equally likely.
     pub fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = self.index(i + 1);
-            items.swap(i, j);
+        shuffle(self, items);
+    }
+}
+
+impl RngCore for Rng {
+    /// The high 32 bits of the next 64 (the better half of xoshiro's output).
+    fn next_u32(&mut self) -> u32 {
+        (Rng::next_u64(self) >> 32) as u32
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        Rng::next_u64(self)
+    }
+
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        impls::fill_bytes_via_next(self, dst);
+    }
+}
+
+impl SeedableRng for Rng {
+    /// The state itself: four little-endian `u64` words.
+    type Seed = [u8; 32];
+
+    /// A generator whose state is `seed` read as four little-endian words. xoshiro's state
+    /// must not be all zero, so an all-zero seed gives `Rng::new(0)` instead.
+    fn from_seed(seed: [u8; 32]) -> Self {
+        let mut s = [0u64; 4];
+        for (w, chunk) in s.iter_mut().zip(seed.chunks_exact(8)) {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(chunk);
+            *w = u64::from_le_bytes(b);
         }
+        if s == [0; 4] {
+            return Rng::new(0);
+        }
+        Rng { s, spare: None }
+    }
+
+    /// The same generator as [`Rng::new`] (SplitMix64, not `rand_core`'s default PCG), so
+    /// that both ways of seeding give the same run.
+    fn seed_from_u64(seed: u64) -> Self {
+        Rng::new(seed)
+    }
+}
+
+/// A uniform `f64` in `[0, 1)` from any generator: the top 53 bits of its next `u64` times
+/// 2⁻⁵³ (what [`Rng::uniform`] does).
+pub fn uniform<R: RngCore + ?Sized>(rng: &mut R) -> f64 {
+    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// A standard normal from any generator by the Marsaglia polar method, which makes them in
+/// pairs: the second is kept in `spare` and returned by the next call with the same `spare`
+/// (what [`Rng::normal`] does with its own).
+pub fn normal<R: RngCore + ?Sized>(rng: &mut R, spare: &mut Option<f64>) -> f64 {
+    if let Some(z) = spare.take() {
+        return z;
+    }
+    loop {
+        let u = 2.0 * uniform(rng) - 1.0;
+        let v = 2.0 * uniform(rng) - 1.0;
+        let s = u * u + v * v;
+        if s > 0.0 && s < 1.0 {
+            let factor = (-2.0 * ln(s) / s).sqrt();
+            *spare = Some(v * factor);
+            return u * factor;
+        }
+    }
+}
+
+/// A uniform index in `0..n` from any generator, without modulo bias (what [`Rng::index`]
+/// does; 0 for `n <= 1`, drawing nothing).
+pub fn index<R: RngCore + ?Sized>(rng: &mut R, n: usize) -> usize {
+    if n <= 1 {
+        return 0;
+    }
+    let range = n as u64;
+    let mut m = u128::from(rng.next_u64()) * u128::from(range);
+    if (m as u64) < range {
+        // Reject the few low products that would make some indices more likely.
+        let threshold = range.wrapping_neg() % range;
+        while (m as u64) < threshold {
+            m = u128::from(rng.next_u64()) * u128::from(range);
+        }
+    }
+    // The high half is < range <= usize::MAX, so the cast is exact.
+    (m >> 64) as usize
+}
+
+/// Fills `out` with indices drawn from `0..n` with replacement, from any generator.
+pub fn indices_with_replacement<R: RngCore + ?Sized>(rng: &mut R, n: usize, out: &mut [usize]) {
+    for slot in out {
+        *slot = index(rng, n);
+    }
+}
+
+/// Shuffles `items` in place (Fisher–Yates) with any generator.
+pub fn shuffle<R: RngCore + ?Sized, T>(rng: &mut R, items: &mut [T]) {
+    for i in (1..items.len()).rev() {
+        let j = index(rng, i + 1);
+        items.swap(i, j);
     }
 }
 
@@ -349,6 +445,65 @@ mod tests {
             "{seen:?}"
         );
         r.shuffle::<u8>(&mut []);
+    }
+
+    #[test]
+    fn rand_core_traits_give_the_same_streams() {
+        // seed_from_u64 is Rng::new, not rand_core's PCG-based default.
+        assert_eq!(Rng::seed_from_u64(42), Rng::new(42));
+        let mut a = Rng::new(42);
+        let mut b = Rng::new(42);
+        assert_eq!(RngCore::next_u64(&mut a), 1546998764402558742);
+        assert_eq!(b.next_u64(), 1546998764402558742);
+        assert_eq!(a.next_u32(), (6990951692964543102u64 >> 32) as u32);
+        let mut bytes = [0u8; 12];
+        let mut c = Rng::new(0);
+        c.fill_bytes(&mut bytes);
+        assert_eq!(bytes[..8], 11091344671253066420u64.to_le_bytes());
+        // The last 4 bytes come from next_u32: the high half of the next u64.
+        assert_eq!(
+            bytes[8..],
+            ((13793997310169335082u64 >> 32) as u32).to_le_bytes()
+        );
+        // from_seed is the raw state; all zeros is not a valid xoshiro state.
+        let r = Rng::new(9);
+        let mut seed = [0u8; 32];
+        for (k, w) in r.s.iter().enumerate() {
+            seed[8 * k..8 * k + 8].copy_from_slice(&w.to_le_bytes());
+        }
+        assert_eq!(Rng::from_seed(seed), r);
+        assert_eq!(Rng::from_seed([0; 32]), Rng::new(0));
+    }
+
+    #[test]
+    fn rands_distributions_accept_our_generator() {
+        use rand::distr::{Distribution, Uniform};
+        use rand::Rng as _;
+        let mut r = Rng::new(1);
+        let d = Uniform::new(10u32, 20).unwrap();
+        let xs: Vec<u32> = (0..100).map(|_| d.sample(&mut r)).collect();
+        assert!(xs.iter().all(|x| (10..20).contains(x)));
+        let f: f64 = r.random();
+        assert!((0.0..1.0).contains(&f));
+        // Seeded, so the same again.
+        let mut s = Rng::new(1);
+        assert_eq!(xs[0], d.sample(&mut s));
+    }
+
+    #[test]
+    fn the_free_functions_equal_the_methods_on_any_generator() {
+        // The generic helpers, given an Rng through the trait, draw what the methods draw.
+        let (mut a, mut b) = (Rng::new(5), Rng::new(5));
+        let dyn_b: &mut dyn RngCore = &mut b;
+        let mut spare = None;
+        for _ in 0..5 {
+            assert_eq!(a.normal().to_bits(), normal(dyn_b, &mut spare).to_bits());
+            assert_eq!(a.index(17), index(dyn_b, 17));
+        }
+        let (mut x, mut y) = ([1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 5, 6]);
+        a.shuffle(&mut x);
+        shuffle(dyn_b, &mut y);
+        assert_eq!(x, y);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! Not part of the public API: generated code is its only caller.
 
 use crate::error::{Error, Result};
-use crate::network::{DimSpec, NetworkSpec, NodeKind};
+use crate::network::{DimSpec, Network, NetworkSpec, NodeKind};
 use crate::Scalar;
 use miniflow_ops::format_shape;
 use ndarray::{Array, ArrayView, ArrayViewD, Dimension};
@@ -37,37 +37,84 @@ pub fn load<T: Scalar, D: Dimension>(
         });
     }
     let value = value.view().into_dimensionality::<D>().map_err(|_| err())?;
-    if buf.shape() == value.shape() {
-        buf.assign(&value);
-    } else {
-        *buf = value.to_owned();
+    if buf.shape() != value.shape() {
+        reshape_in_place(buf, value.raw_dim());
     }
+    buf.assign(&value);
     Ok(())
 }
 
+/// Gives `buf` the shape `dim`, keeping its allocation when it is large enough: a short last
+/// batch of an epoch, and the full batches after it, allocate nothing. New elements are zero.
+fn reshape_in_place<T: Scalar, D: Dimension>(buf: &mut Array<T, D>, dim: D) {
+    // An empty array of the same rank holds the buffer's place (it allocates nothing).
+    let empty = Array::from_shape_vec(D::zeros(dim.ndim()), Vec::new());
+    let (Ok(empty), false) = (empty, dim.ndim() == 0) else {
+        *buf = Array::zeros(dim);
+        return;
+    };
+    let (mut data, _) = std::mem::replace(buf, empty).into_raw_vec_and_offset();
+    data.clear();
+    data.resize(dim.size(), T::zero());
+    *buf = Array::from_shape_vec(dim.clone(), data).unwrap_or_else(|_| Array::zeros(dim));
+}
+
 /// In check mode: the error for the first non-finite element of `v`, the value or gradient
-/// of `node` in `pass`.
+/// of `node` in `pass`, computed by that pass.
 pub fn check_finite<T: Scalar, D: Dimension>(
     v: ArrayView<'_, T, D>,
     node: &str,
     pass: &'static str,
 ) -> Result<()> {
+    non_finite(v, node, pass, false)
+}
+
+/// In check mode: the error for the first non-finite element of `v`, the value of the leaf
+/// `node` (an input or a param) as fed or set, read by the forward pass. Called before the
+/// ops that read the leaf, so that a NaN param is named itself, not blamed on its consumer.
+pub fn check_finite_leaf<T: Scalar, D: Dimension>(
+    v: ArrayView<'_, T, D>,
+    node: &str,
+) -> Result<()> {
+    non_finite(v, node, "forward", true)
+}
+
+fn non_finite<T: Scalar, D: Dimension>(
+    v: ArrayView<'_, T, D>,
+    node: &str,
+    pass: &'static str,
+    leaf: bool,
+) -> Result<()> {
     match v.iter().position(|x| !x.is_finite()) {
         None => Ok(()),
-        Some(index) => Err(Error::NonFinite {
+        Some(flat) => Err(Error::NonFinite {
             node: node.to_string(),
             pass,
-            index,
-            value: v.iter().nth(index).map_or(String::new(), |x| x.to_string()),
+            leaf,
+            index: unravel(flat, v.shape()),
+            value: v.iter().nth(flat).map_or(String::new(), |x| x.to_string()),
         }),
     }
 }
 
-/// Gives `buf` the shape `dim`, reallocating only when it differs.
+/// The multi-index of element `flat` (in row-major order) of an array of `shape`.
+fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
+    let mut index = vec![0; shape.len()];
+    for (i, &n) in index.iter_mut().zip(shape).rev() {
+        if n > 0 {
+            *i = flat % n;
+            flat /= n;
+        }
+    }
+    index
+}
+
+/// Gives `buf` the shape `dim`. A buffer keeps its largest allocation, so switching between
+/// batch sizes it has seen (the short last batch of an epoch) never allocates.
 #[inline]
 pub fn ensure<T: Scalar, D: Dimension>(buf: &mut Array<T, D>, dim: D) {
     if buf.shape() != dim.slice() {
-        *buf = Array::zeros(dim);
+        reshape_in_place(buf, dim);
     }
 }
 
@@ -148,5 +195,94 @@ pub fn missing(input: &str, needed_by: &str) -> Error {
     Error::MissingFeed {
         input: input.to_string(),
         needed_by: needed_by.to_string(),
+    }
+}
+
+/// The error for reading `name`'s gradient when no backward pass has computed the current
+/// one (none yet, or the inputs, params or values changed since).
+pub fn stale_grad(name: &str) -> Error {
+    Error::NoGradient {
+        name: name.to_string(),
+        reason: "no backward pass has computed it since the network last changed (a feed, \
+                 `set_param`, `forward` or `sgd_step`, which keeps no gradients); call \
+                 `forward_backward` first",
+    }
+}
+
+/// Checks a learning rate before a step uses it: NaN or an infinity would make every param
+/// NaN without an error.
+pub fn check_lr<T: Scalar>(lr: T) -> Result<()> {
+    if num_traits::Float::is_finite(lr) {
+        Ok(())
+    } else {
+        Err(Error::BadHyperparameter {
+            name: "learning rate",
+            value: lr.to_string(),
+            expected: "a finite number",
+        })
+    }
+}
+
+/// The SGD update of check mode, all or nothing: every param's `value - lr·grad` is checked
+/// for NaN and infinities first, and the params are written only if all are finite. On
+/// `Err` (naming the first param that would go non-finite) no param has changed.
+pub fn sgd_checked<N: Network + ?Sized>(net: &mut N, lr: N::Elem) -> Result<()> {
+    check_lr(lr)?;
+    let mut bad: Option<Error> = None;
+    net.visit_params(&mut |p| {
+        if bad.is_some() {
+            return;
+        }
+        if p.value.shape() != p.grad.shape() {
+            bad = Some(Error::Shape {
+                node: p.name.to_string(),
+                expected: format_shape(p.value.shape()),
+                found: p.grad.shape().to_vec(),
+            });
+            return;
+        }
+        let finite = p
+            .value
+            .iter()
+            .zip(p.grad.iter())
+            .all(|(&v, &g)| num_traits::Float::is_finite(v - lr * g));
+        if !finite {
+            // The error path only: the updated values, for the message's index and value.
+            let updated = &p.value - &p.grad.mapv(|g| lr * g);
+            bad = check_finite(updated.view(), p.name, "update").err();
+        }
+    });
+    if let Some(e) = bad {
+        return Err(e);
+    }
+    net.visit_params(&mut |p| crate::optim::sgd_update(p.value, p.grad, lr));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{arr0, array, Array3};
+
+    #[test]
+    fn the_first_non_finite_element_is_located_by_axis() {
+        let m = array![[1.0, 2.0, 3.0], [4.0, f64::NAN, f64::INFINITY]];
+        let err = check_finite(m.view(), "h", "forward").unwrap_err();
+        assert!(
+            matches!(&err, Error::NonFinite { index, leaf: false, value, .. } if index == &[1, 1] && value == "NaN"),
+            "{err}"
+        );
+        let err = check_finite_leaf(array![0.0, -f64::INFINITY].view(), "b").unwrap_err();
+        assert!(
+            matches!(&err, Error::NonFinite { index, leaf: true, pass: "forward", .. } if index == &[1]),
+            "{err}"
+        );
+        let err = check_finite(arr0(f64::NAN).view(), "c", "backward").unwrap_err();
+        assert!(matches!(&err, Error::NonFinite { index, .. } if index.is_empty()));
+        let mut t = Array3::<f32>::zeros((2, 3, 4));
+        t[[1, 2, 3]] = f32::NAN;
+        let err = check_finite(t.view(), "t", "forward").unwrap_err();
+        assert!(matches!(&err, Error::NonFinite { index, .. } if index == &[1, 2, 3]));
+        assert!(check_finite(m.row(0), "h", "forward").is_ok());
     }
 }

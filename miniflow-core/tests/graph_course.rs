@@ -52,17 +52,31 @@ fn sig(x: f64) -> f64 {
 #[test]
 fn course_add_two_and_three() {
     let mut g = Graph::<f64>::new();
-    let (x, y, z) = (g.input("x"), g.input("y"), g.input("z"));
-    let f = g.add(x, y);
+    let (x, y, _z) = (
+        g.input("x").unwrap(),
+        g.input("y").unwrap(),
+        g.input("z").unwrap(),
+    );
+    let f = g.add(x, y).unwrap();
     let order = g
         .topological_sort([(x, scalar(10.0)), (y, scalar(5.0))])
         .unwrap();
     g.forward(&order).unwrap();
     assert_values("x + y", g.value(f), &[], &[15.0], TOL);
 
+    // A second graph: its ids are its own (the first graph's would be an error).
+    let (x1, y1) = (x, y);
     let mut g = Graph::<f64>::new();
-    let (x2, y2, z2) = (g.input("x"), g.input("y"), g.input("z"));
-    assert_eq!((x2, y2, z2), (x, y, z));
+    let (x, y, z) = (
+        g.input("x").unwrap(),
+        g.input("y").unwrap(),
+        g.input("z").unwrap(),
+    );
+    assert_eq!(
+        (x.index(), y.index(), z.index()),
+        (x1.index(), y1.index(), 2)
+    );
+    assert!(g.op("bad", Op::Add, &[x1, y1]).is_err());
     let f = g.op("sum", Op::Add, &[x, y, z]).unwrap();
     let order = g
         .topological_sort([(x, scalar(4.0)), (y, scalar(5.0)), (z, scalar(10.0))])
@@ -87,8 +101,12 @@ fn course_add_two_and_three() {
 
 fn course_linear_graph() -> (Graph<f64>, [NodeId; 3], NodeId, Vec<NodeId>) {
     let mut g = Graph::<f64>::new();
-    let (x, w, b) = (g.input("X"), g.input("W"), g.input("b"));
-    let f = g.linear(x, w, b);
+    let (x, w, b) = (
+        g.input("X").unwrap(),
+        g.input("W").unwrap(),
+        g.input("b").unwrap(),
+    );
+    let f = g.linear(x, w, b).unwrap();
     let order = g
         .topological_sort([
             (x, array![[-1., -2.], [-1., -2.]].into_dyn()),
@@ -109,9 +127,13 @@ fn course_linear() {
 #[test]
 fn course_sigmoid_of_linear() {
     let mut g = Graph::<f64>::new();
-    let (x, w, b) = (g.input("X"), g.input("W"), g.input("b"));
-    let f = g.linear(x, w, b);
-    let s = g.sigmoid(f);
+    let (x, w, b) = (
+        g.input("X").unwrap(),
+        g.input("W").unwrap(),
+        g.input("b").unwrap(),
+    );
+    let f = g.linear(x, w, b).unwrap();
+    let s = g.sigmoid(f).unwrap();
     let order = g
         .topological_sort([
             (x, array![[-1., -2.], [-1., -2.]].into_dyn()),
@@ -144,8 +166,8 @@ fn course_mse_flat_and_column() {
     const WANT: f64 = 23.416666666666668;
     for a_shape in [&[3usize][..], &[3, 1]] {
         let mut g = Graph::<f64>::new();
-        let (y, a) = (g.input("y"), g.input("a"));
-        let cost = g.mse(y, a);
+        let (y, a) = (g.input("y").unwrap(), g.input("a").unwrap());
+        let cost = g.mse(y, a).unwrap();
         let a_val = ArrayD::from_shape_vec(IxDyn(a_shape), vec![4.5, 5., 10.]).unwrap();
         let order = g
             .topological_sort([(y, array![1., 2., 3.].into_dyn()), (a, a_val)])
@@ -176,8 +198,8 @@ struct Seed {
 
 fn seed_graph() -> Seed {
     let mut g = Graph::<f64>::new();
-    let (x, y) = (g.input("X"), g.input("y"));
-    let (w, b) = (g.input("W"), g.input("b"));
+    let (x, y) = (g.input("X").unwrap(), g.input("y").unwrap());
+    let (w, b) = (g.input("W").unwrap(), g.input("b").unwrap());
     let f = g.op("f", Op::Linear, &[x, w, b]).unwrap();
     let a = g.op("a", Op::Sigmoid, &[f]).unwrap();
     let cost = g.op("cost", Op::Mse, &[y, a]).unwrap();
@@ -341,12 +363,17 @@ fn fan_out_gradients_are_summed_over_every_consumer() {
     //   f1 = linear(X, W, b); f2 = linear(f1, W, b); s = sigmoid(X); h = add(f2, s, X)
     //   cost = mse(y, h), y: [6], h: [3, 2]
     let mut g = Graph::<f64>::new();
-    let (x, w, b, y) = (g.input("X"), g.input("W"), g.input("b"), g.input("y"));
-    let f1 = g.linear(x, w, b);
-    let f2 = g.linear(f1, w, b);
-    let s = g.sigmoid(x);
+    let (x, w, b, y) = (
+        g.input("X").unwrap(),
+        g.input("W").unwrap(),
+        g.input("b").unwrap(),
+        g.input("y").unwrap(),
+    );
+    let f1 = g.linear(x, w, b).unwrap();
+    let f2 = g.linear(f1, w, b).unwrap();
+    let s = g.sigmoid(x).unwrap();
     let h = g.op("h", Op::Add, &[f2, s, x]).unwrap();
-    let cost = g.mse(y, h);
+    let cost = g.mse(y, h).unwrap();
 
     let mut rng = Rng::new(42);
     let feed = vec![
@@ -413,9 +440,9 @@ fn fan_out_gradients_are_summed_over_every_consumer() {
 fn same_node_twice_in_one_op() {
     // add(x, x) and mse(x, x)-style reuse: both slots contribute.
     let mut g = Graph::<f64>::new();
-    let (x, y) = (g.input("x"), g.input("y"));
-    let d = g.add(x, x);
-    let cost = g.mse(y, d);
+    let (x, y) = (g.input("x").unwrap(), g.input("y").unwrap());
+    let d = g.add(x, x).unwrap();
+    let cost = g.mse(y, d).unwrap();
     let order = g
         .topological_sort([
             (x, array![1., 2.].into_dyn()),
@@ -432,9 +459,14 @@ fn same_node_twice_in_one_op() {
 fn db_has_b_shape_for_every_batch_size() {
     for m in [1, 2, 5] {
         let mut g = Graph::<f64>::new();
-        let (x, w, b, y) = (g.input("X"), g.input("W"), g.input("b"), g.input("y"));
-        let f = g.linear(x, w, b);
-        let cost = g.mse(y, f);
+        let (x, w, b, y) = (
+            g.input("X").unwrap(),
+            g.input("W").unwrap(),
+            g.input("b").unwrap(),
+            g.input("y").unwrap(),
+        );
+        let f = g.linear(x, w, b).unwrap();
+        let cost = g.mse(y, f).unwrap();
         let mut rng = Rng::new(m as u64);
         let order = g
             .topological_sort([
@@ -509,7 +541,7 @@ fn unfed_input_is_missing_feed() {
 
     // An unfed input behind an op: the input is named, not the op.
     let mut g = Graph::<f64>::new();
-    let (x, u) = (g.input("x"), g.input("u"));
+    let (x, u) = (g.input("x").unwrap(), g.input("u").unwrap());
     let su = g.op("su", Op::Sigmoid, &[u]).unwrap();
     let _sum = g.op("sum", Op::Add, &[x, su]).unwrap();
     let err = g
@@ -667,7 +699,11 @@ fn wrong_shapes_name_the_node() {
 
     // add with mismatched shapes, three arguments.
     let mut g = Graph::<f64>::new();
-    let (p, q, r) = (g.input("p"), g.input("q"), g.input("r"));
+    let (p, q, r) = (
+        g.input("p").unwrap(),
+        g.input("q").unwrap(),
+        g.input("r").unwrap(),
+    );
     let sum = g.op("sum", Op::Add, &[p, q, r]).unwrap();
     let order = g
         .topological_sort([(p, z(&[2, 3])), (q, z(&[2, 3])), (r, z(&[3, 2]))])
@@ -683,7 +719,7 @@ fn wrong_shapes_name_the_node() {
 #[test]
 fn wrong_arity_is_an_error() {
     let mut g = Graph::<f64>::new();
-    let (x, y) = (g.input("x"), g.input("y"));
+    let (x, y) = (g.input("x").unwrap(), g.input("y").unwrap());
     for (op, args) in [
         (Op::Add, vec![x]),
         (Op::Sigmoid, vec![x, y]),
@@ -702,8 +738,8 @@ fn wrong_arity_is_an_error() {
 fn integer_looking_inputs_are_floats() {
     // x=10, y=5 are f64; halves survive (no integer arithmetic anywhere).
     let mut g = Graph::<f64>::new();
-    let (y, a) = (g.input("y"), g.input("a"));
-    let cost = g.mse(y, a);
+    let (y, a) = (g.input("y").unwrap(), g.input("a").unwrap());
+    let cost = g.mse(y, a).unwrap();
     let order = g
         .topological_sort([
             (y, array![1., 2.].into_dyn()),

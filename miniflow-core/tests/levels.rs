@@ -150,22 +150,26 @@ struct Net {
 
 fn mlp(rng: &mut Rng, batch: usize, sizes: &[usize]) -> Net {
     let mut g = Graph::<f64>::new();
-    let x = g.input("X");
-    let y = g.input("y");
+    let x = g.input("X").unwrap();
+    let y = g.input("y").unwrap();
     let mut feeds = vec![
         (x, rng.array((batch, sizes[0])).into_dyn()),
         (y, rng.array((batch, sizes[sizes.len() - 1])).into_dyn()),
     ];
     let mut h = x;
     for (i, pair) in sizes.windows(2).enumerate() {
-        let w = g.input(format!("W{i}"));
-        let b = g.input(format!("b{i}"));
+        let w = g.input(format!("W{i}")).unwrap();
+        let b = g.input(format!("b{i}")).unwrap();
         feeds.push((w, rng.array((pair[0], pair[1])).into_dyn()));
         feeds.push((b, rng.array(pair[1]).into_dyn()));
-        let l = g.linear(h, w, b);
-        h = if i + 2 < sizes.len() { g.sigmoid(l) } else { l };
+        let l = g.linear(h, w, b).unwrap();
+        h = if i + 2 < sizes.len() {
+            g.sigmoid(l).unwrap()
+        } else {
+            l
+        };
     }
-    let cost = g.mse(y, h);
+    let cost = g.mse(y, h).unwrap();
     let order = g.topological_sort(feeds).unwrap();
     Net { g, order, cost }
 }

@@ -82,17 +82,22 @@ fn activations<T: Scalar>(m: f64) -> usize {
         }
         // Straight on the input.
         let mut g = Graph::<T>::new();
-        let (x, y) = (g.input("x"), g.input("y"));
+        let (x, y) = (g.input("x").unwrap(), g.input("y").unwrap());
         let a = g.op_with("a", op, &[x], attrs).expect("well formed");
-        let c = g.mse(y, a);
+        let c = g.mse(y, a).unwrap();
         let what = format!("{name}(±{m:e}) {}", std::any::type_name::<T>());
         run_finite(&what, g, vec![(x, huge(m)), (y, targets())], c, &[x, y, a]);
         // Behind a linear with weights that make the logits larger still.
         let mut g = Graph::<T>::new();
-        let (x, y, w, b) = (g.input("x"), g.input("y"), g.input("w"), g.input("b"));
-        let h = g.linear(x, w, b);
+        let (x, y, w, b) = (
+            g.input("x").unwrap(),
+            g.input("y").unwrap(),
+            g.input("w").unwrap(),
+            g.input("b").unwrap(),
+        );
+        let h = g.linear(x, w, b).unwrap();
         let a = g.op_with("a", op, &[h], attrs).expect("well formed");
-        let c = g.mse(y, a);
+        let c = g.mse(y, a).unwrap();
         let w0 = ArrayD::from_shape_fn(IxDyn(&[3, 3]), |i| {
             T::from_f64(if i[0] == i[1] { 3.0 } else { -1.0 })
         });
@@ -120,7 +125,7 @@ fn losses<T: Scalar>(m: f64) -> usize {
     if let (Some(bce), Some(sigmoid)) = (Op::from_name("bce"), Op::from_name("sigmoid")) {
         // sigmoid(±1000) is exactly 0 or 1: bce must clamp it.
         let mut g = Graph::<T>::new();
-        let (x, y) = (g.input("x"), g.input("y"));
+        let (x, y) = (g.input("x").unwrap(), g.input("y").unwrap());
         let p = g.op("p", sigmoid, &[x]).expect("well formed");
         let c = g.op("c", bce, &[y, p]).expect("well formed");
         run_finite(
@@ -134,7 +139,7 @@ fn losses<T: Scalar>(m: f64) -> usize {
     }
     if let Some(op) = Op::from_name("bce_logits") {
         let mut g = Graph::<T>::new();
-        let (z, y) = (g.input("z"), g.input("y"));
+        let (z, y) = (g.input("z").unwrap(), g.input("y").unwrap());
         let c = g.op("c", op, &[y, z]).expect("well formed");
         run_finite(
             &what("bce_logits"),
@@ -147,7 +152,7 @@ fn losses<T: Scalar>(m: f64) -> usize {
     }
     if let Some(op) = Op::from_name("softmax_cross_entropy") {
         let mut g = Graph::<T>::new();
-        let (z, labels) = (g.input("z"), g.input("labels"));
+        let (z, labels) = (g.input("z").unwrap(), g.input("labels").unwrap());
         let c = g.op("c", op, &[z, labels]).expect("well formed");
         let l = ArrayD::from_shape_vec(IxDyn(&[2]), vec![T::from_f64(1.0), T::from_f64(2.0)])
             .expect("2 labels");
@@ -166,10 +171,10 @@ fn losses<T: Scalar>(m: f64) -> usize {
 #[test]
 fn sigmoid_of_plus_minus_1000_is_exactly_0_and_1() {
     let mut g = Graph::<f64>::new();
-    let x = g.input("x");
-    let s = g.sigmoid(x);
-    let y = g.input("y");
-    let c = g.mse(y, s);
+    let x = g.input("x").unwrap();
+    let s = g.sigmoid(x).unwrap();
+    let y = g.input("y").unwrap();
+    let c = g.mse(y, s).unwrap();
     let order = g
         .topological_sort([
             (

@@ -88,6 +88,7 @@ impl Case {
                 max_dim: 4,
                 named_dims: true,
                 dsl: false,
+                motifs: false,
             },
         );
         let sizes = [1 + c.below(4), 1 + c.below(4)];
@@ -151,7 +152,7 @@ fn build(net: &Net) -> Result<(Graph<f64>, Vec<NodeId>), TestCaseError> {
     let mut ids: Vec<NodeId> = Vec::with_capacity(net.nodes.len());
     for n in &net.nodes {
         let id = match &n.kind {
-            Kind::Leaf { .. } => g.input(n.name.clone()),
+            Kind::Leaf { .. } => g.input(n.name.clone()).unwrap(),
             Kind::Op { op, args, literals } => {
                 let args: Vec<NodeId> = args.iter().map(|&a| ids[a]).collect();
                 g.op_with(n.name.clone(), *op, &args, literals)
@@ -610,7 +611,7 @@ fn exercise(w: &Wild) -> Result<bool, TestCaseError> {
     let mut g = Graph::<f64>::new();
     let mut ids = Vec::new();
     for i in 0..w.leaves.len() {
-        ids.push(g.input(format!("n{i}")));
+        ids.push(g.input(format!("n{i}")).unwrap());
     }
     // The arguments of each op node that was added, by node index.
     let mut args_of: Vec<Option<(Op, Vec<NodeId>)>> = vec![None; w.leaves.len()];
@@ -673,9 +674,11 @@ fn exercise(w: &Wild) -> Result<bool, TestCaseError> {
     let forward = g.forward(&order);
     if let Err(e) = &forward {
         ensure!(!e.to_string().is_empty(), "empty error message");
-        // Backward after a failed forward is an error too, not a panic.
+        // A failed forward leaves no value behind, so backward from an op node is an error
+        // too (not a panic); from a fed leaf it may succeed.
+        let backward = g.backward(&order, cost);
         ensure!(
-            g.backward(&order, cost).is_err(),
+            backward.is_err() || cost.index() < w.leaves.len(),
             "backward after a failed forward"
         );
         return Ok(false);
@@ -707,8 +710,18 @@ fn exercise(w: &Wild) -> Result<bool, TestCaseError> {
         Ok(()) => {
             let mut trainables: Vec<NodeId> = ids[..w.leaves.len()].to_vec();
             trainables.retain(|&t| g.gradient(t).is_some());
-            g.sgd_update(&trainables, w.lr)
-                .map_err(fail("sgd_update"))?;
+            let before = leaf_bits(&g, &ids[..w.leaves.len()]);
+            let updated = g.sgd_update(&trainables, w.lr);
+            if w.lr.is_finite() {
+                updated.map_err(fail("sgd_update"))?;
+            } else {
+                // A failed update changes nothing.
+                ensure!(updated.is_err(), "sgd_update with lr {}", w.lr);
+                ensure!(
+                    leaf_bits(&g, &ids[..w.leaves.len()]) == before,
+                    "a failed sgd_update changed a value"
+                );
+            }
             // Leaves off the cost path have no gradient: updating them is an error.
             for &t in &ids[..w.leaves.len()] {
                 if g.gradient(t).is_none() {
@@ -722,8 +735,87 @@ fn exercise(w: &Wild) -> Result<bool, TestCaseError> {
         Err(e) => ensure!(!e.to_string().is_empty(), "empty error message"),
     }
     // Re-run with the same order after the update: still no panic.
-    let _ = g.forward_and_backward(&order, cost);
+    let rerun = g.forward_and_backward(&order, cost);
+    // Values used by backward must come from one forward of the current values: a value set
+    // to a new shape with only a partial forward since, or an argument replaced after the
+    // forward, is an error, never a kernel panic or stale gradients.
+    let depends = |g: &Graph<f64>, from: NodeId, target: NodeId| {
+        let mut stack = vec![from.index()];
+        let mut seen = vec![false; ids.len()];
+        while let Some(i) = stack.pop() {
+            if i == target.index() {
+                return true;
+            }
+            if !std::mem::replace(&mut seen[i], true) {
+                if let Some((_, a)) = &args_of[i] {
+                    stack.extend(a.iter().map(|a| a.index()));
+                }
+            }
+        }
+        let _ = g;
+        false
+    };
+    if rerun.is_ok() {
+        let leaf = ids[0];
+        let shape: Vec<usize> = g
+            .value(leaf)
+            .map(|v| v.shape().iter().map(|n| n + 1).collect())
+            .unwrap_or_default();
+        if g.set_value(leaf, ArrayD::zeros(IxDyn(&shape))).is_ok() {
+            let leaves: Vec<NodeId> = order
+                .iter()
+                .copied()
+                .filter(|id| id.index() < w.leaves.len())
+                .collect();
+            g.forward(&leaves).map_err(fail("forward of the leaves"))?;
+            let r = g.backward(&order, cost);
+            if cost != leaf && depends(&g, cost, leaf) {
+                ensure!(
+                    r.is_err(),
+                    "backward used a value computed before `n0` changed"
+                );
+            }
+        }
+    }
+    if let (Ok(_), Some((node, index, arg))) = (g.forward_and_backward(&order, cost), w.replace) {
+        let (node, arg) = (ids[node % ids.len()], ids[(arg + 1) % ids.len()]);
+        if g.replace_arg(node, index, arg).is_ok() && depends(&g, cost, node) {
+            ensure!(
+                g.backward(&order, cost).is_err(),
+                "backward after replace_arg used the old forward"
+            );
+        }
+    }
+    // An id from another graph is an error in every builder, never a panic.
+    let mut other = Graph::<f64>::new();
+    for k in 0..ids.len() + 2 {
+        other.input(format!("o{k}")).map_err(fail("input"))?;
+    }
+    let foreign = other
+        .find(&format!("o{}", ids.len() % 3))
+        .map_err(fail("find"))?;
+    ensure!(g.sigmoid(foreign).is_err(), "sigmoid of a foreign id");
+    ensure!(
+        g.linear(ids[0], foreign, ids[0]).is_err(),
+        "linear of a foreign id"
+    );
+    ensure!(
+        g.set_value(foreign, ArrayD::zeros(IxDyn(&[1]))).is_err(),
+        "set_value of a foreign id"
+    );
     Ok(true)
+}
+
+/// The bits of every leaf's value.
+fn leaf_bits(g: &Graph<f64>, leaves: &[NodeId]) -> Vec<u64> {
+    leaves
+        .iter()
+        .flat_map(|&id| {
+            g.value(id)
+                .into_iter()
+                .flat_map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>())
+        })
+        .collect()
 }
 
 proptest! {

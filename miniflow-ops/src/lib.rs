@@ -15,6 +15,8 @@
 )]
 #![warn(missing_docs)]
 
+pub mod plan;
+
 use std::fmt;
 
 /// A dimension the shape rules can compare: a concrete `usize` at run time, or a literal-or-name
@@ -60,7 +62,7 @@ impl fmt::Display for Arity {
 }
 
 /// Every op a network can use. Everything about an op but its math and shape rule is its
-/// [`OpInfo`] in this crate's table ([`Op::info`]).
+/// entry in the op table, [`Op::info`]; its shape rule is [`Op::infer_shape`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Op {
     /// `linear(x, w, b) = x·w + b`, `b` broadcast over the rows.
@@ -146,6 +148,9 @@ pub enum Operand {
     /// Where a backward kernel puts its contribution: a `GradOut` (overwrite, add, or, in a
     /// fused SGD step, `add_scaled` straight into a param's value).
     Dx,
+    /// The value of the node a fusion rule folded into this call (the sigmoid's output, for
+    /// [`plan::Rule::FuseSigmoidLinear`]); only fused kernels take it.
+    Inner,
 }
 
 /// What a kernel call returns.
@@ -194,14 +199,16 @@ impl KernelCall {
     }
 
     /// The nodes whose values the call reads, in operand order, given the node's arguments
-    /// `args` and the node itself `node` (by whatever index the caller uses).
-    pub fn reads<I: Copy>(&self, args: &[I], node: I) -> Vec<I> {
+    /// `args`, the node itself `node` (by whatever index the caller uses) and, for a fused
+    /// call, the node folded into it (`inner`).
+    pub fn reads<I: Copy>(&self, args: &[I], node: I, inner: Option<I>) -> Vec<I> {
         let mut out = Vec::new();
         for operand in self.operands {
             match *operand {
                 Operand::Arg(k) => out.extend(args.get(k).copied()),
                 Operand::Args => out.extend_from_slice(args),
                 Operand::Value => out.push(node),
+                Operand::Inner => out.extend(inner),
                 Operand::Literal(_)
                 | Operand::Out
                 | Operand::Grad
@@ -522,6 +529,27 @@ impl Op {
     /// The op called `name`, if there is one.
     pub fn from_name(name: &str) -> Option<Op> {
         Op::ALL.into_iter().find(|op| op.name() == name)
+    }
+
+    /// The op called `name` in the DSL's spelling (`linear`) or the seed's MiniFlow class
+    /// names (`Linear`, `Sigmoid`, `MSE`; any CamelCase or all-caps form of the name:
+    /// `SoftmaxCrossEntropy`, `BCELogits` is not, `BceLogits` is).
+    pub fn from_any_name(name: &str) -> Option<Op> {
+        Op::from_name(name).or_else(|| {
+            let snake = if name.chars().all(|c| !c.is_lowercase()) {
+                name.to_lowercase()
+            } else {
+                let mut s = String::new();
+                for (i, c) in name.chars().enumerate() {
+                    if c.is_uppercase() && i > 0 {
+                        s.push('_');
+                    }
+                    s.extend(c.to_lowercase());
+                }
+                s
+            };
+            (snake != name).then(|| Op::from_name(&snake)).flatten()
+        })
     }
 
     /// How many arguments the op takes, literals included.
@@ -875,6 +903,13 @@ mod tests {
             assert_eq!(Op::from_name(op.name()), Some(op));
         }
         assert_eq!(Op::from_name("sigmod"), None);
+        assert_eq!(Op::from_any_name("Linear"), Some(Op::Linear));
+        assert_eq!(Op::from_any_name("MSE"), Some(Op::Mse));
+        assert_eq!(
+            Op::from_any_name("SoftmaxCrossEntropy"),
+            Some(Op::SoftmaxCrossEntropy)
+        );
+        assert_eq!(Op::from_any_name("Sigmod"), None);
     }
 
     #[test]
@@ -976,7 +1011,11 @@ mod tests {
             assert!(
                 !f.operands.iter().any(|o| matches!(
                     o,
-                    Operand::Dx | Operand::Grad | Operand::GradScalar | Operand::Value
+                    Operand::Dx
+                        | Operand::Grad
+                        | Operand::GradScalar
+                        | Operand::Value
+                        | Operand::Inner
                 )),
                 "{op}: forward reads no gradient or value"
             );
@@ -1000,6 +1039,7 @@ mod tests {
                     "{op} backward {k}"
                 );
                 assert_eq!(count(Operand::Out), 0, "{op} backward {k}");
+                assert_eq!(count(Operand::Inner), 0, "{op} backward {k}: not fused");
                 assert_eq!(b.returns, Returns::Unit, "{op} backward {k}");
                 assert!(b.operands.iter().all(arg_ok), "{op} backward {k} operands");
             }
@@ -1043,7 +1083,7 @@ mod tests {
     fn reads_follow_the_templates() {
         // linear's dx reads w; dw reads x; db reads nothing.
         let args = [10, 11, 12];
-        let reads = |op: Op, k: usize| op.backward_kernel(k).unwrap().reads(&args, 99);
+        let reads = |op: Op, k: usize| op.backward_kernel(k).unwrap().reads(&args, 99, None);
         assert_eq!(reads(Op::Linear, 0), [11]);
         assert_eq!(reads(Op::Linear, 1), [10]);
         assert!(reads(Op::Linear, 2).is_empty());
@@ -1055,7 +1095,7 @@ mod tests {
         assert_eq!(reads(Op::BceLogits, 0), [11]);
         assert!(reads(Op::Sum, 0).is_empty() && reads(Op::Sub, 1).is_empty());
         assert_eq!(
-            Op::Add.forward_kernel().reads(&args, 99),
+            Op::Add.forward_kernel().reads(&args, 99, None),
             [10, 11, 12],
             "variadic"
         );

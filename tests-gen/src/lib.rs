@@ -3,19 +3,22 @@
 //!
 //! `build.rs` grows random valid networks over every op of the table with [`netgen`] (the
 //! same generator the runtime-graph property tests in `miniflow-core/tests/prop_graph.rs`
-//! use) and writes them out as `network!` source with a test each; `tests/randnets.rs`
-//! includes them. This library is the harness those tests call:
+//! use) and writes them out as `network!` source with a test each; `tests/randnets_0.rs` and
+//! `_1.rs` include them. This library is the harness those tests call:
 //!
 //! - [`check_network`]: the generated network against `Graph::from_spec(net.spec())` on random
 //!   values (loss, every value, every gradient the network exposes), `sgd_step` against
 //!   `forward_backward` + `miniflow::sgd` and against the graph's `sgd_update`, and two runs of
-//!   each bit for bit;
+//!   each bit for bit; then [`check_against_executor`]: the expansion against the plan executor
+//!   running the same plan, bit for bit;
 //! - [`check_huge_inputs`]: a network fed ±1000 stays finite, forward and backward, generated
 //!   and graph alike.
 
 pub mod netgen;
 
+use miniflow::exec::Executor;
 use miniflow::ndarray::{ArrayD, ArrayViewD, IxDyn};
+use miniflow::plan::Rules;
 use miniflow::{DimSpec, Graph, Network, NetworkSpec, NodeId, NodeKind, Scalar};
 use netgen::{Choices, SplitMix};
 
@@ -230,7 +233,7 @@ pub fn check_network<T: Scalar>(make: &Make<T>, seed: u64) -> Checked {
         .unwrap_or_else(|e| panic!("{name}: backward: {e}"));
     for output in spec.outputs {
         let v = net
-            .evaluate(output)
+            .evaluate_dyn(output)
             .unwrap_or_else(|e| panic!("{name}: evaluate `{output}`: {e}"));
         assert!(
             v.iter().all(|x| x.is_finite()),
@@ -244,7 +247,7 @@ pub fn check_network<T: Scalar>(make: &Make<T>, seed: u64) -> Checked {
     for (k, node) in spec.nodes.iter().enumerate() {
         let what = format!("{name}.{}", node.name);
         let v = net
-            .value(node.name)
+            .value_dyn(node.name)
             .unwrap_or_else(|e| panic!("{what}: value: {e}"));
         assert_eq!(
             v.shape(),
@@ -256,7 +259,7 @@ pub fn check_network<T: Scalar>(make: &Make<T>, seed: u64) -> Checked {
             .unwrap_or_else(|| panic!("{what}: the graph has no value"));
         assert_close(&format!("{what} value vs graph"), &v, &gv);
         checked.values += 1;
-        match net.grad(node.name) {
+        match net.grad_dyn(node.name) {
             Ok(d) => {
                 assert!(has_grad[k], "{what}: a gradient nobody asked for");
                 let gd = g
@@ -283,12 +286,14 @@ pub fn check_network<T: Scalar>(make: &Make<T>, seed: u64) -> Checked {
                 net.sgd_step(lr)
             } else {
                 net.forward_backward()
-                    .inspect(|_| miniflow::sgd(&mut *net, lr))
+                    .and_then(|loss| miniflow::sgd(&mut *net, lr).map(|()| loss))
             }
             .unwrap_or_else(|e| panic!("{name}: step {step}: {e}"));
             let mut row = vec![loss];
             for &k in &params {
-                let v = net.value(spec.nodes[k].name).expect("params have values");
+                let v = net
+                    .value_dyn(spec.nodes[k].name)
+                    .expect("params have values");
                 row.extend(v.iter().copied());
             }
             trace.push(row);
@@ -339,7 +344,7 @@ pub fn check_network<T: Scalar>(make: &Make<T>, seed: u64) -> Checked {
     // The steps must move the params, or the comparison proves little (unless every param's
     // gradient is zero, as in `mse(a, a)`, or rounding noise, as in `sum(softmax(w))`).
     let moving = params.iter().any(|&k| {
-        net.grad(spec.nodes[k].name)
+        net.grad_dyn(spec.nodes[k].name)
             .is_ok_and(|g| g.iter().any(|x| Scalar::to_f64(*x).abs() > 1e-6))
     });
     if moving {
@@ -380,8 +385,95 @@ pub fn check_network<T: Scalar>(make: &Make<T>, seed: u64) -> Checked {
         bits(&graph) == bits(&train_graph()),
         "{name}: two graph training runs differ"
     );
+    check_against_executor(make, &feed);
     check_hostile_feeds(make, &feed, &sizes);
     checked
+}
+
+/// The expansion does exactly what the plan says: the network against the plan executor
+/// (`miniflow::exec::Executor`, the same plan with every rule, run at run time) on the same
+/// values, **bit for bit**: loss, every value and every gradient after `forward` +
+/// `backward`, and loss and every value after each of three `sgd_step`s.
+pub fn check_against_executor<T: Scalar>(make: &Make<T>, feed: &Feed<T>) {
+    let spec = make().spec();
+    let name = spec.name;
+    let executor = || {
+        let mut ex = Executor::<T>::from_spec(spec, Rules::ALL)
+            .unwrap_or_else(|e| panic!("{name}: Executor::from_spec: {e}"));
+        for (leaf, value) in feed {
+            ex.set_value(index(spec, leaf), value.clone())
+                .unwrap_or_else(|e| panic!("{name}: executor: `{leaf}`: {e}"));
+        }
+        ex
+    };
+    let same = |what: &str, a: &ArrayViewD<'_, T>, b: &ArrayViewD<'_, T>| {
+        let bits = |v: &ArrayViewD<'_, T>| -> Vec<u64> {
+            v.iter().map(|x| Scalar::to_f64(*x).to_bits()).collect()
+        };
+        assert!(
+            a.shape() == b.shape() && bits(a) == bits(b),
+            "{name}: {what}: the network and the plan executor differ:\n{a}\nvs\n{b}"
+        );
+    };
+    let mut net = make();
+    feed_net(&mut *net, feed);
+    let mut ex = executor();
+    let (l1, l2) = (net.forward(), ex.forward());
+    let (l1, l2) = (l1.expect("forward"), l2.expect("executor forward"));
+    assert_eq!(
+        Scalar::to_f64(l1).to_bits(),
+        Scalar::to_f64(l2).to_bits(),
+        "{name}: loss"
+    );
+    net.backward().expect("backward");
+    ex.backward().expect("executor backward");
+    // Values the loss's forward computes, and the leaves (outputs off the loss path are not
+    // computed by `forward`).
+    let computed: Vec<bool> = (0..spec.nodes.len())
+        .map(|k| ex.plan().loss.ops.contains(&k) || !matches!(spec.nodes[k].kind, NodeKind::Op(_)))
+        .collect();
+    for (k, node) in spec.nodes.iter().enumerate() {
+        if !computed[k] {
+            continue;
+        }
+        let v = net.value_dyn(node.name).expect("a value");
+        same(
+            &format!("value of `{}`", node.name),
+            &v,
+            &ex.value(k).expect("a value"),
+        );
+        match (net.grad_dyn(node.name), ex.grad(k)) {
+            (Ok(a), Some(b)) => same(&format!("d/d`{}`", node.name), &a, &b),
+            (Err(_), None) => {}
+            (a, b) => panic!(
+                "{name}: `{}`: the network {} a gradient, the executor {}",
+                node.name,
+                if a.is_ok() { "has" } else { "has no" },
+                if b.is_some() { "has" } else { "has no" }
+            ),
+        }
+    }
+    let mut net = make();
+    feed_net(&mut *net, feed);
+    let mut ex = executor();
+    let lr = T::from_f64(0.05);
+    for step in 0..3 {
+        let a = net.sgd_step(lr).expect("sgd_step");
+        let b = ex.sgd_step(lr).expect("executor sgd_step");
+        assert_eq!(
+            Scalar::to_f64(a).to_bits(),
+            Scalar::to_f64(b).to_bits(),
+            "{name}: step {step}: loss"
+        );
+        for (k, node) in spec.nodes.iter().enumerate().filter(|(k, _)| computed[*k]) {
+            let v = net.value_dyn(node.name).expect("a value");
+            same(
+                &format!("step {step}: value of `{}`", node.name),
+                &v,
+                &ex.value(k).expect("a value"),
+            );
+        }
+    }
 }
 
 /// Never a panic: values of the wrong rank or size, a zero or inconsistent named dim, NaN,
@@ -500,9 +592,9 @@ pub fn check_hostile_feeds<T: Scalar>(make: &Make<T>, feed: &Feed<T>, sizes: &Si
         if spec.node(bad).is_ok() {
             continue;
         }
-        assert!(net.value(bad).is_err(), "{name}: value({bad:?})");
-        assert!(net.grad(bad).is_err(), "{name}: grad({bad:?})");
-        assert!(net.evaluate(bad).is_err(), "{name}: evaluate({bad:?})");
+        assert!(net.value_dyn(bad).is_err(), "{name}: value({bad:?})");
+        assert!(net.grad_dyn(bad).is_err(), "{name}: grad({bad:?})");
+        assert!(net.evaluate_dyn(bad).is_err(), "{name}: evaluate({bad:?})");
         let v = ArrayD::<T>::zeros(IxDyn(&[1]));
         assert!(
             net.set_input(bad, v.view()).is_err(),
@@ -569,7 +661,7 @@ pub fn check_huge_inputs<T: Scalar>(make: &Make<T>) {
     assert_scalar_close(&format!("{name}: loss vs graph"), loss, graph_loss);
     let mut grads = 0;
     for (k, node) in spec.nodes.iter().enumerate() {
-        let v = net.value(node.name).expect("every node has a value");
+        let v = net.value_dyn(node.name).expect("every node has a value");
         assert!(
             v.iter().all(|x| x.is_finite()),
             "{name}.{}: value {v}",
@@ -581,7 +673,7 @@ pub fn check_huge_inputs<T: Scalar>(make: &Make<T>) {
             "{name}.{}: graph value {gv}",
             node.name
         );
-        if let Ok(d) = net.grad(node.name) {
+        if let Ok(d) = net.grad_dyn(node.name) {
             assert!(
                 d.iter().all(|x| x.is_finite()),
                 "{name}.{}: gradient {d}",

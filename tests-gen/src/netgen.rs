@@ -382,6 +382,11 @@ pub struct Options {
     /// DSL extras: params, `#[grad]` inputs, `output`s on and off the loss path, statements
     /// out of order.
     pub dsl: bool,
+    /// Grow, besides random ops, the patterns the plan's rules look for
+    /// (`miniflow_ops::plan::RULES`), with the node a rule acts on in every role (a param, an
+    /// input, an intermediate; one consumer or several) and params read again after their
+    /// gradient is made: see `Builder::motif`.
+    pub motifs: bool,
 }
 
 /// An argument being chosen: an existing node or a new leaf of a shape and domain.
@@ -620,6 +625,117 @@ impl<C: Choices> Builder<'_, C> {
         Some(self.nodes.len() - 1)
     }
 
+    /// A new leaf of `shape` (input or param: `dsl_extras` decides).
+    fn leaf(&mut self, shape: Vec<GDim>) -> usize {
+        self.nodes.push(Node {
+            name: String::new(),
+            shape,
+            kind: Kind::Leaf {
+                param: false,
+                grad: false,
+            },
+            role: Role::Plain,
+            domain: Domain::Any,
+        });
+        self.nodes.len() - 1
+    }
+
+    /// A fixed-size matrix shape (leaves of fixed shape may become params).
+    fn fixed_matrix(&mut self) -> Vec<GDim> {
+        vec![self.fixed_dim(), self.fixed_dim()]
+    }
+
+    /// An argument of rank 2 for a motif: a recent op node (an intermediate), an older node
+    /// (perhaps a leaf, already used), or a new leaf of fixed shape (a param, an input or a
+    /// `#[grad]` input once `dsl_extras` decides).
+    fn motif_base(&mut self) -> Arg {
+        match self.c.below(3) {
+            0 => self
+                .existing(|n| n.shape.len() == 2 && !n.is_leaf())
+                .map_or_else(|| any(self.fixed_matrix()), Arg::Old),
+            1 => self
+                .existing(|n| n.shape.len() == 2)
+                .map_or_else(|| any(self.fixed_matrix()), Arg::Old),
+            _ => any(self.fixed_matrix()),
+        }
+    }
+
+    /// `linear(x, w, b)` with a new `w: [k, n]` and `b: [n]` (sometimes an existing `w`).
+    fn linear_on(&mut self, x: usize, ops: &[(Op, &'static Entry)]) -> Option<usize> {
+        let (op, e) = find(ops, "linear")?;
+        let k = *self.nodes[x].shape.get(1)?;
+        let w = self.arg(|s| s.len() == 2 && s[0] == k, |b| vec![k, b.fixed_dim()]);
+        let n = self.shape(&w)[1];
+        let b = self.arg(|s| s == [n], |_| vec![n]);
+        self.push_op(op, e, vec![Arg::Old(x), w, b])
+    }
+
+    /// One pattern a plan rule looks for; returns whether it grew.
+    ///
+    /// - `s = sigmoid(base); o = linear(s, w, b)` (`FuseSigmoidLinear`), `base` a
+    ///   param, an input or an intermediate; sometimes `s` or `base` gets a second consumer
+    ///   (which must stop the fusion), or `s` goes into the linear's `w` instead of its `x`.
+    /// - A param read again after its contribution (which must stop `SgdInPlace`):
+    ///   `linear(w, w, b)`, `mul(w, h)` after `h = linear(x, w, b)`, `w` as the `x` of one
+    ///   linear and the `w` of another.
+    fn motif(&mut self, ops: &[(Op, &'static Entry)]) -> bool {
+        let grown = match self.c.below(5) {
+            0..=2 => (|| {
+                let base = self.motif_base();
+                let (sig, e) = find(ops, "sigmoid")?;
+                let s = self.push_op(sig, e, vec![base])?;
+                let base = self.nodes[s].args()[0];
+                match self.c.below(8) {
+                    // `s` as a linear's weight: no fusion.
+                    0 => {
+                        let (lin, e) = find(ops, "linear")?;
+                        let n = self.nodes[s].shape[1];
+                        let m = self.dim();
+                        let k = self.nodes[s].shape[0];
+                        let x = any(vec![m, k]);
+                        let b = any(vec![n]);
+                        self.push_op(lin, e, vec![x, Arg::Old(s), b])
+                    }
+                    // A second consumer of `s` or of `base`: no fusion.
+                    1 | 2 => {
+                        let o = self.linear_on(s, ops)?;
+                        let again = if self.c.chance(50) { s } else { base };
+                        let (op, e) =
+                            find(ops, if self.c.chance(50) { "tanh" } else { "sigmoid" })?;
+                        self.push_op(op, e, vec![Arg::Old(again)]);
+                        Some(o)
+                    }
+                    _ => self.linear_on(s, ops),
+                }
+            })(),
+            3 => (|| {
+                // `linear(w, w, b)`: needs a square `w`.
+                let (lin, e) = find(ops, "linear")?;
+                let k = self.fixed_dim();
+                let w = self.leaf(vec![k, k]);
+                self.push_op(lin, e, vec![Arg::Old(w), Arg::Old(w), any(vec![k])])
+            })(),
+            _ => (|| {
+                // `w` used by `h = linear(x, w, b)` and then read by a later step: as the
+                // other factor of `mul(w, h)`, or as the `x` of another linear.
+                let (lin, e) = find(ops, "linear")?;
+                let (m, k) = (self.fixed_dim(), self.fixed_dim());
+                let x = any(vec![m, k]);
+                let w = self.leaf(vec![k, k]);
+                let h = self.push_op(lin, e, vec![x, Arg::Old(w), any(vec![k])])?;
+                if self.c.chance(50) {
+                    let (mul, e) = find(ops, "mul")?;
+                    // mul needs one shape: w is [k, k], h is [m, k].
+                    if self.nodes[h].shape == self.nodes[w].shape {
+                        return self.push_op(mul, e, vec![Arg::Old(w), Arg::Old(h)]);
+                    }
+                }
+                self.linear_on(w, ops)
+            })(),
+        };
+        grown.is_some()
+    }
+
     /// Tries to grow one random op; returns whether it did.
     fn grow(&mut self, ops: &[(Op, &'static Entry)]) -> bool {
         for _ in 0..4 {
@@ -690,6 +806,11 @@ impl<C: Choices> Builder<'_, C> {
     }
 }
 
+/// The op called `name` with its entry, if the table has it.
+fn find(ops: &[(Op, &'static Entry)], name: &str) -> Option<(Op, &'static Entry)> {
+    ops.iter().copied().find(|(op, _)| op.name() == name)
+}
+
 /// A different shape with the same number of elements: `[m, 1]` <-> `[m]`, `[a, b]` ->
 /// `[b, a]`, `[]` -> `[1]`.
 fn reshaped(s: &[GDim]) -> Vec<GDim> {
@@ -716,7 +837,9 @@ pub fn generate(c: &mut impl Choices, o: Options) -> Net {
     };
     let n_ops = 1 + b.c.below(o.max_ops.max(1));
     for _ in 0..n_ops {
-        b.grow(&ops);
+        if !(o.motifs && b.c.chance(50) && b.motif(&ops)) {
+            b.grow(&ops);
+        }
     }
     if b.nodes.is_empty() {
         // Every attempt failed (cannot happen with mse in the table): one mse of two leaves.

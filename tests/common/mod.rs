@@ -410,7 +410,7 @@ pub fn fused_equals_unfused<N: Network<Elem = f64> + Default>(
         }
         let lf = fused.sgd_step(0.3).unwrap();
         let lp = plain.forward_backward().unwrap();
-        miniflow::sgd(&mut plain, 0.3);
+        miniflow::sgd(&mut plain, 0.3).unwrap();
         assert!(
             (lf - lp).abs() <= 1e-12 * lp.abs().max(1.0),
             "{}: loss {lf} vs {lp}",

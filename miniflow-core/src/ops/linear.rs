@@ -3,7 +3,9 @@
 use super::simd::multiversion;
 use super::{gemm, matmul, out_rank, sigmoid, DynBackward, DynNode, GradOut, KernelError};
 use crate::Scalar;
-use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2, ArrayViewMutD, Ix1, Ix2, IxDyn, Zip};
+use ndarray::{
+    ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD, Ix1, Ix2, IxDyn, Zip,
+};
 
 /// `out = x·w + b`.
 pub fn forward<T: Scalar>(
@@ -146,5 +148,21 @@ pub(crate) fn backward_dyn<T: Scalar>(
         1 => backward_w(b.node.arg(0)?, b.g()?, dx.into_dim()?),
         _ => backward_b(b.g()?, dx.into_dim()?),
     }
+    Ok(())
+}
+
+/// The runtime plan executor's call of [`backward_through_sigmoid`]: `inner` is the fused
+/// sigmoid's output, `b` the linear's backward.
+pub(crate) fn backward_through_sigmoid_dyn<T: Scalar>(
+    inner: ArrayViewD<'_, T>,
+    b: &DynBackward<'_, T>,
+    dx: GradOut<'_, T, IxDyn>,
+) -> Result<(), KernelError> {
+    let s = inner
+        .into_dimensionality::<Ix2>()
+        .map_err(|_| KernelError::Malformed {
+            what: "a fused sigmoid's output is not a matrix",
+        })?;
+    backward_through_sigmoid(s, b.node.arg(1)?, b.g()?, dx.into_dim()?);
     Ok(())
 }

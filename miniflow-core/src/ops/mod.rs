@@ -391,3 +391,19 @@ registry! {
     Bce => bce,
     BceLogits => bce_logits,
 }
+
+/// Makes a fused contribution (a plan rule's kernel, [`miniflow_ops::plan::RuleInfo::kernel`]):
+/// `path` names the kernel, `inner` is the value of the node the rule folded in.
+pub(crate) fn fused_backward_dyn<T: Scalar>(
+    path: &str,
+    inner: ArrayViewD<'_, T>,
+    b: &DynBackward<'_, T>,
+    dx: GradOut<'_, T, IxDyn>,
+) -> Result<(), KernelError> {
+    match path {
+        "linear::backward_through_sigmoid" => linear::backward_through_sigmoid_dyn(inner, b, dx),
+        _ => Err(KernelError::Malformed {
+            what: "a plan rule names a fused kernel the executor does not know",
+        }),
+    }
+}

@@ -1,0 +1,20 @@
+// A misspelt node name through the typed API is a compile error on the typo.
+use miniflow::ndarray::array;
+use miniflow::Network;
+
+miniflow::network! {
+    pub struct Course {
+        input X: [batch, 2];
+        input y: [batch];
+        param W: [2, 1];
+        param b: [1];
+        f = linear(X, W, b);
+        loss cost = mse(y, f);
+    }
+}
+
+fn main() -> miniflow::Result<()> {
+    let mut net = Course::new();
+    net.feed(Course::Xx, &array![[1.0, 2.0]])?;
+    Ok(())
+}
