@@ -13,8 +13,9 @@
 //! draw from), and [`persist`] (params and training state as safetensors files;
 //! the `safetensors` feature).
 
-// `unsafe` appears once, in `ops::matmul`, to call a CPU-feature-specific copy of a loop after
-// detecting the feature.
+// `unsafe` is denied except in the kernels' SIMD layer (`ops::simd`, `ops::gemm`,
+// `ops::small`, `ops::pool` and the small loops of `ops::matmul`), which allow it per module
+// or item, each use with its safety argument.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(

@@ -25,6 +25,35 @@ pub trait Scalar:
     fn exp_clamped_with<const FMA: bool>(self) -> Self;
 }
 
+/// The coefficients of `e^r`'s Taylor series below the leading `r^13/13!`, highest first.
+pub(crate) const EXP_F64_TAYLOR: [f64; 13] = [
+    1.0 / 479_001_600.0,
+    1.0 / 39_916_800.0,
+    1.0 / 3_628_800.0,
+    1.0 / 362_880.0,
+    1.0 / 40_320.0,
+    1.0 / 5_040.0,
+    1.0 / 720.0,
+    1.0 / 120.0,
+    1.0 / 24.0,
+    1.0 / 6.0,
+    0.5,
+    1.0,
+    1.0,
+];
+
+/// The same for f32, below `r^8/8!`.
+pub(crate) const EXP_F32_TAYLOR: [f32; 8] = [
+    1.0 / 5_040.0,
+    1.0 / 720.0,
+    1.0 / 120.0,
+    1.0 / 24.0,
+    1.0 / 6.0,
+    0.5,
+    1.0,
+    1.0,
+];
+
 impl Scalar for f64 {
     fn from_f64(x: f64) -> Self {
         x
@@ -45,21 +74,7 @@ impl Scalar for f64 {
         let r = x - k * LN2_HI - k * LN2_LO;
         // Taylor series of e^r to degree 13; |r| <= ln2/2, so the tail is below 1e-17.
         let mut p = 1.0 / 6_227_020_800.0;
-        for c in [
-            1.0 / 479_001_600.0,
-            1.0 / 39_916_800.0,
-            1.0 / 3_628_800.0,
-            1.0 / 362_880.0,
-            1.0 / 40_320.0,
-            1.0 / 5_040.0,
-            1.0 / 720.0,
-            1.0 / 120.0,
-            1.0 / 24.0,
-            1.0 / 6.0,
-            0.5,
-            1.0,
-            1.0,
-        ] {
+        for c in EXP_F64_TAYLOR {
             p = if FMA { p.mul_add(r, c) } else { p * r + c };
         }
         // 2^k: k sits in t's low bits; k + 1023 is in [2, 2046], a valid biased exponent.
@@ -86,16 +101,7 @@ impl Scalar for f32 {
         let k = t - ROUND;
         let r = x - k * LN2_HI - k * LN2_LO;
         let mut p = 1.0 / 40_320.0;
-        for c in [
-            1.0 / 5_040.0,
-            1.0 / 720.0,
-            1.0 / 120.0,
-            1.0 / 24.0,
-            1.0 / 6.0,
-            0.5,
-            1.0,
-            1.0,
-        ] {
+        for c in EXP_F32_TAYLOR {
             p = if FMA { p.mul_add(r, c) } else { p * r + c };
         }
         let scale = f32::from_bits(t.to_bits().wrapping_add(127) << 23);

@@ -70,7 +70,7 @@ struct Case {
 
 /// Values are multiples of 1/40 in [-3.2, 3.2], byte 0 giving 0.
 fn value_of(b: u8) -> f64 {
-    let k = if b % 2 == 0 {
+    let k = if b.is_multiple_of(2) {
         f64::from(b / 2)
     } else {
         -f64::from(b / 2 + 1)

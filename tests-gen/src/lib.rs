@@ -654,7 +654,7 @@ pub fn check_huge_inputs<T: Scalar>(make: &Make<T>) {
             let mut k = 0usize;
             let value = ArrayD::from_shape_simple_fn(IxDyn(&shape), || {
                 k += 1;
-                let sign = if k % 2 == 0 { -1.0 } else { 1.0 };
+                let sign = if k.is_multiple_of(2) { -1.0 } else { 1.0 };
                 let v = if let Some(c) = n.doc.strip_prefix("labels < ") {
                     (k % c.parse::<usize>().unwrap_or(1)) as f64
                 } else if n.doc == "probabilities" || n.name == "y" {

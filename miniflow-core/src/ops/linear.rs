@@ -1,6 +1,7 @@
 //! `linear(x, w, b) = x·w + b`, with `x: [m, k]`, `w: [k, n]`, `b: [n]` broadcast over rows.
 
-use super::{matmul, out_rank, sigmoid, DynBackward, DynNode, GradOut, KernelError};
+use super::simd::multiversion;
+use super::{gemm, matmul, out_rank, sigmoid, DynBackward, DynNode, GradOut, KernelError};
 use crate::Scalar;
 use ndarray::{
     ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD, Ix1, Ix2, IxDyn, Zip,
@@ -58,9 +59,14 @@ pub fn backward_b<T: Scalar>(g: ArrayView2<'_, T>, db: GradOut<'_, T, Ix1>) {
 /// this linear: `dl (+)= alpha · s (1 - s) ⊙ (g·wᵀ)`, without storing the gradient of `s`.
 ///
 /// Honours the whole [`GradOut`] contract like every backward kernel: a first contribution
-/// (`accumulate == false`) is one product written into `dl` then scaled in place; a later one,
-/// or an in-place SGD update (`add_scaled`), adds to what `dl` holds, one dot product per
-/// element (no scratch buffer, so still no allocation).
+/// (`accumulate == false`) overwrites `dl` without reading it; a later one, or an in-place SGD
+/// update (`add_scaled`), adds `alpha` times the contribution to what `dl` holds.
+///
+/// A linear with one output (`w: [k, 1]`, the last layer of a regressor) makes `g·wᵀ` an
+/// outer product: then the whole gradient is one fused loop over `dl`, reading `s` once. A
+/// wider one computes the product with the GEMM, into `dl` (overwrite) or into a per-thread
+/// scratch buffer (accumulate, so `dl` is read only to add to it), then applies the
+/// derivative in one pass.
 pub fn backward_through_sigmoid<T: Scalar>(
     s: ArrayView2<'_, T>,
     w: ArrayView2<'_, T>,
@@ -72,6 +78,14 @@ pub fn backward_through_sigmoid<T: Scalar>(
         accumulate,
         alpha,
     } = dl;
+    let k = s.ncols();
+    if w.ncols() == 1 && s.shape() == buf.shape() {
+        if let (Some(ss), Some(ws), Some(gs), Some(ds)) =
+            (s.as_slice(), w.as_slice(), g.as_slice(), buf.as_slice_mut())
+        {
+            return through_sigmoid_outer(ss, ws, gs, ds, k, accumulate, alpha);
+        }
+    }
     if !accumulate {
         matmul::nt(alpha, g, w, T::zero(), buf.view_mut());
         Zip::from(&mut buf)
@@ -79,16 +93,40 @@ pub fn backward_through_sigmoid<T: Scalar>(
             .for_each(|d, &s| *d = *d * sigmoid::derivative(s));
         return;
     }
-    for ((mut d_row, s_row), g_row) in buf.rows_mut().into_iter().zip(s.rows()).zip(g.rows()) {
-        for ((d, &s), w_row) in d_row.iter_mut().zip(s_row).zip(w.rows()) {
-            let dot = g_row
-                .iter()
-                .zip(w_row)
-                .fold(T::zero(), |acc, (&g, &w)| acc + g * w);
-            *d = *d + alpha * (sigmoid::derivative(s) * dot);
+    gemm::with_scratch::<T, _>(buf.len(), |scratch| {
+        let mut t = ArrayViewMut2::from_shape(buf.raw_dim(), scratch)
+            .unwrap_or_else(|_| unreachable!("the scratch holds buf.len() elements"));
+        matmul::nt(T::one(), g, w, T::zero(), t.view_mut());
+        Zip::from(&mut buf)
+            .and(&s)
+            .and(&t)
+            .for_each(|d, &s, &t| *d = *d + alpha * (sigmoid::derivative(s) * t));
+    });
+}
+
+multiversion!(
+    /// `dl[i, j] (+)= alpha · s(1 - s)[i, j] · g[i]·w[j]`, row by row (`w` and `g` vectors).
+    fn through_sigmoid_outer<T: Scalar, V, FMA>(
+        s: &[T],
+        w: &[T],
+        g: &[T],
+        dl: &mut [T],
+        k: usize,
+        accumulate: bool,
+        alpha: T,
+    ) {
+        let w = &w[..k];
+        for ((srow, drow), &gi) in s.chunks_exact(k).zip(dl.chunks_exact_mut(k)).zip(g) {
+            let ag = alpha * gi;
+            let it = drow.iter_mut().zip(srow).zip(w);
+            if accumulate {
+                it.for_each(|((d, &s), &w)| *d = *d + sigmoid::derivative(s) * (ag * w));
+            } else {
+                it.for_each(|((d, &s), &w)| *d = sigmoid::derivative(s) * (ag * w));
+            }
         }
     }
-}
+);
 
 /// The runtime graph's forward.
 pub(crate) fn forward_dyn<T: Scalar>(

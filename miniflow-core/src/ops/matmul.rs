@@ -2,20 +2,49 @@
 //! `c = beta·c + alpha·product` into a caller's buffer; and the `matmul(a, b) = a·b` op
 //! ([`forward`], [`backward_a`], [`backward_b`]), built on the same products.
 //!
-//! Small products (the course's 13x10 layer) run plain loops over contiguous rows: a packed
-//! GEMM's setup (packing buffers, an allocation per call) costs more than the product itself
-//! there. Large products go to `ndarray`'s GEMM (`matrixmultiply`, with runtime-detected
-//! AVX2/AVX-512 kernels). The small loops are compiled twice, and the AVX2+FMA copy is chosen
-//! at run time when the CPU has it, so they vectorize without `-C target-cpu`.
+//! Each product picks its kernel by shape, not by size alone:
+//!
+//! - **vector-shaped** products (a dimension of 1: a matrix-vector product, an outer
+//!   product, a sum of scaled rows) run one streaming loop, whatever their size: a packed
+//!   GEMM would pad the unit dimension to a whole register tile and repack the other
+//!   operand for nothing;
+//! - **small** products (up to [`SMALL_MACS`] multiply-adds, or an output at most 16 wide
+//!   with at most 64 terms per sum: the course's 13x10 layer at any batch) run plain loops
+//!   over contiguous rows, specialised by output width so a row of sums stays in registers:
+//!   a packed GEMM's setup costs more than the product there. On AVX-512 CPUs these run
+//!   their AVX2 copy (`multiversion!(ymm; ...)`): on a Zen 4 the AVX-512 copy was 10-20%
+//!   slower at the course's shapes;
+//! - the rest run the packed GEMM of `ops::gemm` (register-tiled micro-kernels for AVX-512,
+//!   AVX2+FMA and portable code).
+//!
+//! Every loop is compiled once per [`SimdLevel`](super::SimdLevel) and chosen at run time.
 
+use super::gemm::{self, Blocking, Epi, Mat, Out};
+use super::small;
 use super::{out_rank, DynBackward, DynNode, GradOut, KernelError};
 use crate::Scalar;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, ArrayViewMutD, Ix2, IxDyn};
 
 /// Products with at most this many multiply-adds use the small loops. Chosen by measurement
-/// (`cargo bench --bench matmul`): beyond it the packed GEMM wins.
+/// (`cargo bench --bench step`, and 32³..64³ products): beyond it the packed GEMM wins.
 pub const SMALL_MACS: usize = 48 * 48 * 48;
+
+/// Outputs at most this wide with few terms per sum use the small loops at any number of
+/// rows (the course's network at batch 16,384: `[16384, 13]·[13, 10]`): each row of sums
+/// fits in registers and its few terms leave no time for a GEMM's packing to pay. With
+/// more terms (`[64, 256]·[256, 16]`) the GEMM's 8-row tiles win (26 vs 48 µs a step), as
+/// they do for every `aᵀ·b` (whose sum runs over the batch).
+const NARROW: usize = 16;
+
+/// Whether `a[m×k]·b[k×n]` runs the small loops.
+fn small(m: usize, k: usize, n: usize) -> bool {
+    m * k * n <= SMALL_MACS || (n <= NARROW && k <= 64)
+}
+
+/// Dot products at least this long use the explicit multi-register kernel
+/// ([`small::dots`]); shorter ones the plain loops.
+const LONG_DOT: usize = 32;
 
 /// `c = beta·c + alpha·(a·b)`; `beta` is 0 or 1 (0: `c` is overwritten, never read).
 pub fn nn<T: Scalar>(
@@ -27,12 +56,22 @@ pub fn nn<T: Scalar>(
 ) {
     let (m, k) = a.dim();
     let n = b.ncols();
-    if (1..=SMALL_MACS).contains(&(m * k * n)) {
+    if m * k * n > 0 {
         if let (Some(a), Some(b), Some(c)) = (a.as_slice(), b.as_slice(), c.as_slice_mut()) {
-            return dispatch::nn(alpha, a, b, beta, c, m, k, n);
+            if n == 1 && k >= LONG_DOT {
+                // A matrix-vector product: a dot per row.
+                return small::dots(alpha, beta, c, 1, m, k, a, k, b, T::zero());
+            }
+            if m == 1 && k * n > SMALL_MACS {
+                // A row times a matrix: c = Σ_p a[p]·b[p, :].
+                return dispatch::rows_sum(alpha, beta, c, k, Some(a), b, n);
+            }
+            if n == 1 || k == 1 || small(m, k, n) {
+                return dispatch::nn(alpha, a, b, beta, c, m, k, n);
+            }
         }
     }
-    general_mat_mul(alpha, &a, &b, beta, &mut c);
+    packed(alpha, a, b, beta, c, None);
 }
 
 /// `c = a·b + bias`, the bias broadcast over rows (linear's forward in one pass).
@@ -44,20 +83,22 @@ pub fn nn_bias<T: Scalar>(
 ) {
     let (m, k) = a.dim();
     let n = b.ncols();
-    if (1..=SMALL_MACS).contains(&(m * k * n)) {
-        if let (Some(a), Some(b), Some(bias), Some(c)) = (
+    if m * k * n > 0 {
+        if let (Some(a), Some(b), Some(bias_s), Some(c)) = (
             a.as_slice(),
             b.as_slice(),
             bias.as_slice(),
             c.as_slice_mut(),
         ) {
-            return dispatch::nn_bias(a, b, bias, c, m, k, n);
+            if n == 1 && k >= LONG_DOT {
+                return small::dots(T::one(), T::zero(), c, 1, m, k, a, k, b, bias_s[0]);
+            }
+            if n == 1 || small(m, k, n) {
+                return dispatch::nn_bias(a, b, bias_s, c, m, k, n);
+            }
         }
     }
-    for mut row in c.rows_mut() {
-        row.assign(&bias);
-    }
-    general_mat_mul(T::one(), &a, &b, T::one(), &mut c);
+    packed(T::one(), a, b, T::zero(), c, Some(bias));
 }
 
 /// `c = beta·c + alpha·(a·bᵀ)`.
@@ -70,12 +111,23 @@ pub fn nt<T: Scalar>(
 ) {
     let (m, n) = a.dim();
     let k = b.nrows();
-    if (1..=SMALL_MACS).contains(&(m * k * n)) {
+    if m * k * n > 0 {
         if let (Some(a), Some(b), Some(c)) = (a.as_slice(), b.as_slice(), c.as_slice_mut()) {
-            return dispatch::nt(alpha, a, b, beta, c, m, k, n);
+            if n >= LONG_DOT && k == 1 {
+                // c[i] = a[i, :]·b: a dot per row of a.
+                return small::dots(alpha, beta, c, 1, m, n, a, n, b, T::zero());
+            }
+            if n >= LONG_DOT && m == 1 {
+                // c[j] = b[j, :]·a: a dot per row of b.
+                return small::dots(alpha, beta, c, 1, k, n, b, n, a, T::zero());
+            }
+            // n == 1: an outer product; otherwise a dot per element.
+            if n == 1 || k == 1 || m == 1 || m * k * n <= SMALL_MACS {
+                return dispatch::nt(alpha, a, b, beta, c, m, k, n);
+            }
         }
     }
-    general_mat_mul(alpha, &a, &b.t(), beta, &mut c);
+    packed(alpha, a, b.t(), beta, c, None);
 }
 
 /// `c = beta·c + alpha·(aᵀ·b)`.
@@ -88,12 +140,22 @@ pub fn tn<T: Scalar>(
 ) {
     let (m, k) = a.dim();
     let n = b.ncols();
-    if (1..=SMALL_MACS).contains(&(m * k * n)) {
+    if m * k * n > 0 {
         if let (Some(a), Some(b), Some(c)) = (a.as_slice(), b.as_slice(), c.as_slice_mut()) {
-            return dispatch::tn(alpha, a, b, beta, c, m, k, n);
+            if n == 1 && k > NARROW {
+                // c = Σ_i b[i]·a[i, :]: the rows of a, scaled and summed.
+                return dispatch::rows_sum(alpha, beta, c, m, Some(b), a, k);
+            }
+            if k == 1 && n > NARROW {
+                return dispatch::rows_sum(alpha, beta, c, m, Some(a), b, n);
+            }
+            // m == 1: an outer product.
+            if n == 1 || k == 1 || m == 1 || m * k * n <= SMALL_MACS {
+                return dispatch::tn(alpha, a, b, beta, c, m, k, n);
+            }
         }
     }
-    general_mat_mul(alpha, &a.t(), &b, beta, &mut c);
+    packed(alpha, a.t(), b, beta, c, None);
 }
 
 /// `out = beta·out + alpha·Σ_rows a`: the column sums of `a` (a bias gradient).
@@ -101,6 +163,9 @@ pub fn col_sums<T: Scalar>(alpha: T, a: ArrayView2<'_, T>, beta: T, mut out: Arr
     let (m, n) = a.dim();
     if let (Some(a), Some(c)) = (a.as_slice(), out.as_slice_mut()) {
         if m * n > 0 {
+            if n > NARROW {
+                return dispatch::rows_sum(alpha, beta, c, m, None, a, n);
+            }
             return dispatch::col_sums(alpha, a, beta, c, m, n);
         }
     }
@@ -111,6 +176,61 @@ pub fn col_sums<T: Scalar>(alpha: T, a: ArrayView2<'_, T>, beta: T, mut out: Arr
     }
     for row in a.rows() {
         out.zip_mut_with(&row, |o, &r| *o = *o + alpha * r);
+    }
+}
+
+/// `c = beta·c + alpha·a·b (+ bias)` through the packed GEMM, for operands of any strides
+/// and an output whose rows are contiguous; any other output through ndarray's GEMM.
+fn packed<T: Scalar>(
+    alpha: T,
+    a: ArrayView2<'_, T>,
+    b: ArrayView2<'_, T>,
+    beta: T,
+    mut c: ArrayViewMut2<'_, T>,
+    bias: Option<ArrayView1<'_, T>>,
+) {
+    let (m, k) = a.dim();
+    let n = b.ncols();
+    let rows_ok = c.strides()[1] == 1 || n <= 1;
+    let ldc_ok = c.strides()[0] >= n as isize || m <= 1;
+    let bias_ok = bias.as_ref().is_none_or(|b| b.as_slice().is_some());
+    if rows_ok && ldc_ok && bias_ok {
+        let a = Mat {
+            ptr: a.as_ptr(),
+            rs: a.strides()[0],
+            cs: a.strides()[1],
+        };
+        let b = Mat {
+            ptr: b.as_ptr(),
+            rs: b.strides()[0],
+            cs: b.strides()[1],
+        };
+        let ldc = if m <= 1 { n } else { c.strides()[0] as usize };
+        let out = Out {
+            ptr: c.as_mut_ptr(),
+            ldc,
+        };
+        let epi = Epi {
+            alpha,
+            beta,
+            bias: bias.map(|b| b.as_ptr()),
+        };
+        // SAFETY: the views give `a`, `b` their m×k, k×n elements at these strides, `c`
+        // m×n elements in rows of stride `ldc >= n`, not overlapping the inputs (`c` is
+        // borrowed mutably), and the bias n contiguous elements.
+        #[allow(unsafe_code)]
+        unsafe {
+            gemm::gemm(m, n, k, a, b, out, epi, Blocking::DEFAULT)
+        };
+        return;
+    }
+    if let Some(bias) = bias {
+        for mut row in c.rows_mut() {
+            row.assign(&bias);
+        }
+        general_mat_mul(alpha, &a, &b, T::one(), &mut c);
+    } else {
+        general_mat_mul(alpha, &a, &b, beta, &mut c);
     }
 }
 
@@ -163,6 +283,25 @@ mod loops {
 
     /// Columns per block (two AVX2 registers of f64, one of f32).
     const W: usize = 8;
+
+    /// `s[i]`, unchecked: each entry point below asserts the extents its indices stay in,
+    /// once per call, instead of a check per element in the innermost loops.
+    #[inline(always)]
+    #[allow(unsafe_code)]
+    fn at<T: Copy>(s: &[T], i: usize) -> T {
+        debug_assert!(i < s.len());
+        // SAFETY: in bounds by the caller's entry assertion (see above).
+        unsafe { *s.get_unchecked(i) }
+    }
+
+    /// `&s[start..start + len]`, unchecked (as [`at`]).
+    #[inline(always)]
+    #[allow(unsafe_code)]
+    fn seg<T>(s: &[T], start: usize, len: usize) -> &[T] {
+        debug_assert!(start + len <= s.len());
+        // SAFETY: as for `at`.
+        unsafe { s.get_unchecked(start..start + len) }
+    }
 
     #[inline(always)]
     fn store<T: Scalar>(c: &mut T, beta: T, alpha: T, acc: T) {
@@ -292,6 +431,13 @@ mod loops {
     /// reassociating one sum.
     #[inline(always)]
     fn dot<T: Scalar, const FMA: bool>(x: &[T], y: &[T]) -> T {
+        if x.len() < W {
+            // Too short for the partial sums to pay: one sum, in order.
+            return x
+                .iter()
+                .zip(y)
+                .fold(T::zero(), |s, (&x, &y)| madd::<T, FMA>(x, y, s));
+        }
         let mut acc = [T::zero(); W];
         let (xc, yc) = (x.chunks_exact(W), y.chunks_exact(W));
         let (xr, yr) = (xc.remainder(), yc.remainder());
@@ -333,9 +479,10 @@ mod loops {
             }
             return;
         }
-        let coef = |i: usize, p: usize| a[i * k + p];
+        assert!(a.len() >= c.len() / n * k && b.len() >= k * n);
+        let coef = |i: usize, p: usize| at(a, i * k + p);
         combine::<T, FMA>(Out::scaled(alpha, beta), c, n, k, coef, |p| {
-            &b[p * n..(p + 1) * n]
+            seg(b, p * n, n)
         });
     }
 
@@ -361,8 +508,9 @@ mod loops {
             beta: T::zero(),
             init: Some(bias),
         };
-        let coef = |i: usize, p: usize| a[i * k + p];
-        combine::<T, FMA>(out, c, n, k, coef, |p| &b[p * n..(p + 1) * n]);
+        assert!(a.len() >= c.len() / n * k && b.len() >= k * n && bias.len() >= n);
+        let coef = |i: usize, p: usize| at(a, i * k + p);
+        combine::<T, FMA>(out, c, n, k, coef, |p| seg(b, p * n, n));
     }
 
     /// `c[m×k] = beta·c + alpha·a[m×n]·b[k×n]ᵀ`.
@@ -380,7 +528,8 @@ mod loops {
     ) {
         if n == 1 {
             // An outer product: row i of c is a[i]·b.
-            combine::<T, FMA>(Out::scaled(alpha, beta), c, k, 1, |i, _| a[i], |_| b);
+            assert!(a.len() >= c.len() / k && b.len() >= k);
+            combine::<T, FMA>(Out::scaled(alpha, beta), c, k, 1, |i, _| at(a, i), |_| b);
             return;
         }
         for (arow, crow) in a.chunks_exact(n).zip(c.chunks_exact_mut(k)) {
@@ -405,14 +554,63 @@ mod loops {
     ) {
         if n == 1 {
             // c is a vector: c = Σ_i b[i]·a[i, :], vectorized along a's rows.
-            let rows = |i: usize| &a[i * k..(i + 1) * k];
-            combine::<T, FMA>(Out::scaled(alpha, beta), c, k, m, |_, i| b[i], rows);
+            assert!(a.len() >= m * k && b.len() >= m && c.len() <= k);
+            let rows = |i: usize| seg(a, i * k, k);
+            combine::<T, FMA>(Out::scaled(alpha, beta), c, k, m, |_, i| at(b, i), rows);
             return;
         }
-        let coef = |p: usize, i: usize| a[i * k + p];
+        assert!(a.len() >= m * k && b.len() >= m * n && c.len() / n <= k);
+        let coef = |p: usize, i: usize| at(a, i * k + p);
         combine::<T, FMA>(Out::scaled(alpha, beta), c, n, m, coef, |i| {
-            &b[i * n..(i + 1) * n]
+            seg(b, i * n, n)
         });
+    }
+
+    /// `c[n] = beta·c + alpha·Σ_t coef[t]·rows[t·ld..][..n]` (`coef` all 1 if `None`), for
+    /// long rows: blocks of `JB` columns are accumulated on the stack over every term, four
+    /// terms per pass (added in order), reading each row in contiguous runs, and stored once.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn rows_sum<T: Scalar, const FMA: bool>(
+        alpha: T,
+        beta: T,
+        c: &mut [T],
+        terms: usize,
+        coef: Option<&[T]>,
+        rows: &[T],
+        ld: usize,
+    ) {
+        const JB: usize = 512;
+        let f = |t: usize| coef.map_or(T::one(), |c| c[t]);
+        let mut acc = [T::zero(); JB];
+        for (jb, cblk) in c.chunks_mut(JB).enumerate() {
+            let (j0, w) = (jb * JB, cblk.len());
+            let acc = &mut acc[..w];
+            acc.fill(T::zero());
+            let row = |t: usize| &rows[t * ld + j0..t * ld + j0 + w];
+            let mut t = 0;
+            while t + 4 <= terms {
+                let (f0, f1, f2, f3) = (f(t), f(t + 1), f(t + 2), f(t + 3));
+                let (r0, r1, r2, r3) = (row(t), row(t + 1), row(t + 2), row(t + 3));
+                for l in 0..w {
+                    let s = madd::<T, FMA>(f0, r0[l], acc[l]);
+                    let s = madd::<T, FMA>(f1, r1[l], s);
+                    let s = madd::<T, FMA>(f2, r2[l], s);
+                    acc[l] = madd::<T, FMA>(f3, r3[l], s);
+                }
+                t += 4;
+            }
+            while t < terms {
+                let (f0, r0) = (f(t), row(t));
+                for l in 0..w {
+                    acc[l] = madd::<T, FMA>(f0, r0[l], acc[l]);
+                }
+                t += 1;
+            }
+            for (cv, &a) in cblk.iter_mut().zip(acc.iter()) {
+                store(cv, beta, alpha, a);
+            }
+        }
     }
 
     /// `c[n] = beta·c + alpha·Σ_i a[i, :]` for `a[m×n]`.
@@ -425,18 +623,19 @@ mod loops {
         m: usize,
         n: usize,
     ) {
-        let rows = |i: usize| &a[i * n..(i + 1) * n];
+        assert!(a.len() >= m * n);
+        let rows = |i: usize| seg(a, i * n, n);
         combine::<T, FMA>(Out::scaled(alpha, beta), c, n, m, |_, _| T::one(), rows);
     }
 }
 
-/// The loops, each in a baseline and an AVX2+FMA copy.
+/// The loops, each compiled per level (the small ones capped at AVX2, see the module doc).
 mod dispatch {
     use super::loops;
     use crate::ops::simd::multiversion;
 
-    multiversion!(
-        fn nn<T: Scalar, FMA>(
+    multiversion!(ymm;
+        fn nn<T: Scalar, V, FMA>(
             alpha: T,
             a: &[T],
             b: &[T],
@@ -449,8 +648,8 @@ mod dispatch {
             loops::nn::<T, FMA>(alpha, a, b, beta, c, m, k, n)
         }
     );
-    multiversion!(
-        fn nn_bias<T: Scalar, FMA>(
+    multiversion!(ymm;
+        fn nn_bias<T: Scalar, V, FMA>(
             a: &[T],
             b: &[T],
             bias: &[T],
@@ -462,8 +661,8 @@ mod dispatch {
             loops::nn_bias::<T, FMA>(a, b, bias, c, m, k, n)
         }
     );
-    multiversion!(
-        fn nt<T: Scalar, FMA>(
+    multiversion!(ymm;
+        fn nt<T: Scalar, V, FMA>(
             alpha: T,
             a: &[T],
             b: &[T],
@@ -476,8 +675,8 @@ mod dispatch {
             loops::nt::<T, FMA>(alpha, a, b, beta, c, m, k, n)
         }
     );
-    multiversion!(
-        fn tn<T: Scalar, FMA>(
+    multiversion!(ymm;
+        fn tn<T: Scalar, V, FMA>(
             alpha: T,
             a: &[T],
             b: &[T],
@@ -491,7 +690,20 @@ mod dispatch {
         }
     );
     multiversion!(
-        fn col_sums<T: Scalar, FMA>(alpha: T, a: &[T], beta: T, c: &mut [T], m: usize, n: usize) {
+        fn rows_sum<T: Scalar, V, FMA>(
+            alpha: T,
+            beta: T,
+            c: &mut [T],
+            terms: usize,
+            coef: Option<&[T]>,
+            rows: &[T],
+            ld: usize,
+        ) {
+            loops::rows_sum::<T, FMA>(alpha, beta, c, terms, coef, rows, ld)
+        }
+    );
+    multiversion!(ymm;
+        fn col_sums<T: Scalar, V, FMA>(alpha: T, a: &[T], beta: T, c: &mut [T], m: usize, n: usize) {
             loops::col_sums::<T, FMA>(alpha, a, beta, c, m, n)
         }
     );

@@ -23,20 +23,31 @@
 pub mod add;
 pub mod bce;
 pub mod bce_logits;
+mod gemm;
 pub mod leaky_relu;
 pub mod linear;
 pub mod matmul;
 pub mod mean;
 pub mod mse;
 pub mod mul;
+#[cfg(feature = "threads")]
+mod pool;
 pub mod relu;
 pub mod sigmoid;
 mod simd;
+mod small;
 pub mod softmax;
 pub mod softmax_cross_entropy;
 pub mod sub;
 pub mod sum;
 pub mod tanh;
+
+#[cfg(feature = "threads")]
+#[doc(hidden)]
+pub use pool::with_parts;
+#[doc(hidden)]
+pub use simd::with_simd_level;
+pub use simd::SimdLevel;
 
 use crate::error::{Error, LabelValue};
 use crate::Scalar;

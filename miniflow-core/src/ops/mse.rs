@@ -14,10 +14,13 @@ pub fn forward<T: Scalar, D: Dimension, E: Dimension>(
     a: ArrayView<'_, T, E>,
 ) -> T {
     let m = T::from_f64(y.len() as f64);
-    let sum = y
-        .iter()
-        .zip(a.iter())
-        .fold(T::zero(), |acc, (&y, &a)| acc + (y - a) * (y - a));
+    let term = |acc: T, (&y, &a): (&T, &T)| acc + (y - a) * (y - a);
+    // Contiguous operands (the usual case) as slices: the same sum, in the same order,
+    // without ndarray's iterators.
+    let sum = match (y.as_slice(), a.as_slice()) {
+        (Some(ys), Some(as_)) => ys.iter().zip(as_).fold(T::zero(), term),
+        _ => y.iter().zip(a.iter()).fold(T::zero(), term),
+    };
     sum / m
 }
 
@@ -31,11 +34,51 @@ pub fn backward<T: Scalar, D: Dimension, E: Dimension>(
     da: Option<GradOut<'_, T, E>>,
 ) {
     let k = T::from_f64(2.0) / T::from_f64(y.len() as f64) * g;
+    if let (Some(ys), Some(as_)) = (y.as_slice(), a.as_slice()) {
+        // Contiguous operands: plain loops over slices (elements paired in logical order,
+        // as below).
+        if let Some(dy) = dy {
+            slices(dy, ys, as_, |y, a| k * (y - a));
+        }
+        if let Some(da) = da {
+            slices(da, ys, as_, |y, a| -k * (y - a));
+        }
+        return;
+    }
     if let Some(dy) = dy {
         dy.zip2_with(y.view(), a.view(), |y, a| k * (y - a));
     }
     if let Some(da) = da {
         da.zip2_with(y, a, |y, a| -k * (y - a));
+    }
+}
+
+/// `out (+)= alpha·f(y, a)` elementwise, in logical order, for contiguous `y` and `a`.
+fn slices<T: Scalar, D: Dimension>(
+    out: GradOut<'_, T, D>,
+    y: &[T],
+    a: &[T],
+    f: impl Fn(T, T) -> T,
+) {
+    let GradOut {
+        mut buf,
+        accumulate,
+        alpha,
+    } = out;
+    if let Some(d) = buf.as_slice_mut() {
+        let it = d.iter_mut().zip(y.iter().zip(a));
+        if accumulate {
+            it.for_each(|(d, (&y, &a))| *d = *d + alpha * f(y, a));
+        } else {
+            it.for_each(|(d, (&y, &a))| *d = alpha * f(y, a));
+        }
+    } else {
+        let it = buf.iter_mut().zip(y.iter().zip(a));
+        if accumulate {
+            it.for_each(|(d, (&y, &a))| *d = *d + alpha * f(y, a));
+        } else {
+            it.for_each(|(d, (&y, &a))| *d = alpha * f(y, a));
+        }
     }
 }
 

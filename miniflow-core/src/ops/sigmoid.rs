@@ -1,6 +1,6 @@
 //! `sigmoid(x) = 1 / (1 + e^-x)`, elementwise.
 
-use super::simd::multiversion;
+use super::simd::{self, multiversion, Vek};
 use super::{DynBackward, DynNode, GradOut, KernelError};
 use crate::Scalar;
 use ndarray::{ArrayView, ArrayViewMut, ArrayViewMutD, Dimension, IxDyn, Zip};
@@ -29,16 +29,40 @@ pub fn derivative<T: Scalar>(s: T) -> T {
     s * (T::one() - s)
 }
 
+/// The sigmoid of a register: the same algorithm as [`sigmoid`] (its `exp` within 2 ulp).
+#[inline(always)]
+pub(crate) fn sigmoid_vek<T: Scalar, V: Vek<T>>(x: V) -> V {
+    let one = V::splat(T::one());
+    let e = simd::exp_clamped::<T, V>(V::zero().sub(x));
+    one.div(one.add(e))
+        .zero_below(V::splat(T::min_positive_value()))
+}
+
+/// [`sigmoid_vek`] as a [`Lanewise`](simd::Lanewise) function.
+#[derive(Clone, Copy)]
+struct Sigmoid;
+
+impl<T: Scalar> simd::Lanewise<T> for Sigmoid {
+    #[inline(always)]
+    fn apply<V: Vek<T>>(self, x: V) -> V {
+        sigmoid_vek::<T, V>(x)
+    }
+}
+
 multiversion!(
-    fn forward_slice<T: Scalar, FMA>(x: &[T], out: &mut [T]) {
-        for (o, &x) in out.iter_mut().zip(x) {
-            *o = sigmoid_with::<T, FMA>(x);
-        }
+    fn forward_slice<T: Scalar, V, FMA>(x: &[T], out: &mut [T]) {
+        simd::map::<T, V, _>(x, out, Sigmoid);
     }
 );
 
 multiversion!(
-    fn backward_slice<T: Scalar, FMA>(s: &[T], g: &[T], dx: &mut [T], accumulate: bool, alpha: T) {
+    fn backward_slice<T: Scalar, V, FMA>(
+        s: &[T],
+        g: &[T],
+        dx: &mut [T],
+        accumulate: bool,
+        alpha: T,
+    ) {
         let it = dx.iter_mut().zip(s.iter().zip(g));
         if accumulate {
             it.for_each(|(d, (&s, &g))| *d = *d + alpha * derivative(s) * g);

@@ -1,0 +1,564 @@
+//! The packed matrix product behind the large products: `c = beta·c + alpha·a·b (+ bias)`.
+//!
+//! The classic blocked scheme (Goto, BLIS): `b` is cut into blocks of `KC` rows and `NC`
+//! columns, each packed once into panels `NR` columns wide; `a` is read `MR` rows at a time,
+//! in place when its rows or columns are contiguous, else packed a panel at a time; a
+//! register-blocked micro-kernel multiplies one `a` panel by one `b` panel into an `MR × NR`
+//! tile of sums held in registers, and stores it once per `KC` block. Tiles: 8 × 24 (f64) /
+//! 8 × 48 (f32) on AVX-512 (24 accumulators of the 32 registers), 6 × 8 / 6 × 16 on AVX2
+//! (12 of 16), 4 × 8 portable; the last column panel only as wide as its columns need.
+//!
+//! Every element of `c` is the same sequence of operations wherever its tile falls (a fused
+//! or unfused multiply-add per term, in the order of `k`, blocks of `KC` fixed by `k` alone),
+//! so splitting the rows or columns of `c` between threads gives bit-identical results.
+//!
+//! The packing buffers are per thread and grow once: a steady loop of products allocates
+//! nothing.
+
+#![allow(unsafe_code)]
+
+use super::simd::{multiversion, SimdLevel, Vek};
+use crate::Scalar;
+use std::cell::RefCell;
+
+/// A matrix operand: element `(i, j)` is at `ptr + i·rs + j·cs`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Mat<T> {
+    pub ptr: *const T,
+    pub rs: isize,
+    pub cs: isize,
+}
+
+impl<T> Mat<T> {
+    #[inline(always)]
+    unsafe fn at(self, i: usize, j: usize) -> *const T {
+        self.ptr.offset(i as isize * self.rs + j as isize * self.cs)
+    }
+}
+
+/// The output: `c[i, j]` at `ptr + i·ldc + j`, rows contiguous.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Out<T> {
+    pub ptr: *mut T,
+    pub ldc: usize,
+}
+
+// SAFETY: `Mat` and `Out` are plain views handed to threads that each touch a disjoint part
+// of the output, while the caller keeps the underlying buffers borrowed.
+unsafe impl<T: Sync> Send for Mat<T> {}
+unsafe impl<T: Sync> Sync for Mat<T> {}
+unsafe impl<T: Send> Send for Out<T> {}
+unsafe impl<T: Send> Sync for Out<T> {}
+
+/// How a tile of sums lands in `c`: `c = beta·c + bias[j] + alpha·sum`, `beta` 0 or 1
+/// (0: `c` is overwritten, never read).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Epi<T> {
+    pub alpha: T,
+    pub beta: T,
+    pub bias: Option<*const T>,
+}
+
+/// Cache blocking, in elements: `KC` rows of `b` per block (the depth of one pass over a
+/// tile), `NC` columns of `b` per packed block.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Blocking {
+    pub kc: usize,
+    pub nc: usize,
+}
+
+impl Blocking {
+    /// Measured on a Zen 4 (L1 32 KiB, L2 1 MiB per core) at 1024³ and the network's shapes
+    /// against KC 128-512 and NC 256-2048: within noise of the best everywhere (an `a`
+    /// panel of 8 × 512 f64 is 32 KiB, read from L1/L2 while `b` panels stream from L2/L3).
+    pub(crate) const DEFAULT: Blocking = Blocking { kc: 512, nc: 2048 };
+}
+
+/// A 64-byte aligned chunk of packing buffer.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u64; 8]);
+
+thread_local! {
+    /// This thread's packing buffers for `a` and `b`.
+    static BUFS: RefCell<(Vec<Line>, Vec<Line>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// This thread's scratch buffer for kernels that need a temporary.
+    static SCRATCH: RefCell<Vec<Line>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on a scratch slice of `len` elements of this thread, zeroed the first time and
+/// holding whatever the last user left after that; it grows once to the largest size asked,
+/// so a steady loop allocates nothing. (Not reentrant: `f` must not ask for scratch again.)
+pub(crate) fn with_scratch<T: Scalar, R>(len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+    if !super::simd::native::<T>() {
+        return f(&mut vec![T::zero(); len]);
+    }
+    SCRATCH.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        let p = grow(&mut buf, len * std::mem::size_of::<T>()).cast::<T>();
+        // SAFETY: the buffer holds at least `len` elements of T, 64-byte aligned; T is f32
+        // or f64, for which any bits (zero included) are a value.
+        let slice = unsafe { std::slice::from_raw_parts_mut(p, len) };
+        f(slice)
+    })
+}
+
+fn grow(buf: &mut Vec<Line>, bytes: usize) -> *mut u8 {
+    let lines = bytes.div_ceil(64);
+    if buf.len() < lines {
+        buf.resize(lines, Line([0; 8]));
+    }
+    buf.as_mut_ptr().cast()
+}
+
+// SAFETY: as for `Mat`: the bias is read-only and outlives the product.
+unsafe impl<T: Sync> Send for Epi<T> {}
+unsafe impl<T: Sync> Sync for Epi<T> {}
+
+/// Products with at least this many multiply-adds are split between threads (with the
+/// `threads` feature).
+#[cfg(feature = "threads")]
+const PAR_MACS: usize = 1 << 20;
+
+/// `c[m×n] = beta·c + bias + alpha·a[m×k]·b[k×n]` on the current level; with the `threads`
+/// feature a large product is split into bands of columns (or rows, when `c` is taller than
+/// wide) computed on separate threads, each band exactly as one thread would compute it.
+///
+/// # Safety
+/// `a`, `b` must address `m×k` and `k×n` readable elements, `c` `m×n` writable ones that
+/// overlap neither, `bias` (if any) `n` readable elements.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm<T: Scalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat<T>,
+    b: Mat<T>,
+    c: Out<T>,
+    epi: Epi<T>,
+    blocking: Blocking,
+) {
+    #[cfg(feature = "threads")]
+    {
+        let threads = super::pool::parts();
+        if threads > 1 && m * n * k >= PAR_MACS {
+            let level = SimdLevel::current();
+            // Bands aligned to every level's tile (48 columns, 24 rows), so no band adds
+            // partial tiles; the split is along the larger side of `c`.
+            let by_cols = n >= m;
+            let (len, align) = if by_cols { (n, 48) } else { (m, 24) };
+            let band = len.div_ceil(threads).div_ceil(align) * align;
+            let parts = len.div_ceil(band);
+            let part = |p: usize| {
+                // Whole structs captured (they are `Sync`), not their pointer fields.
+                let (a, b, c, epi) = (a, b, c, epi);
+                let (lo, hi) = (p * band, ((p + 1) * band).min(len));
+                super::simd::with_simd_level(level, || {
+                    // SAFETY: the bands are disjoint parts of `c`, within `gemm`'s contract.
+                    unsafe {
+                        if by_cols {
+                            let b = Mat {
+                                ptr: b.ptr.offset(lo as isize * b.cs),
+                                ..b
+                            };
+                            let c = Out {
+                                ptr: c.ptr.add(lo),
+                                ..c
+                            };
+                            let epi = Epi {
+                                bias: epi.bias.map(|p| p.add(lo)),
+                                ..epi
+                            };
+                            gemm_one(m, hi - lo, k, a, b, c, epi, blocking)
+                        } else {
+                            let a = Mat {
+                                ptr: a.ptr.offset(lo as isize * a.rs),
+                                ..a
+                            };
+                            let c = Out {
+                                ptr: c.ptr.add(lo * c.ldc),
+                                ..c
+                            };
+                            gemm_one(hi - lo, n, k, a, b, c, epi, blocking)
+                        }
+                    }
+                })
+            };
+            return super::pool::run(parts, &part);
+        }
+    }
+    gemm_one(m, n, k, a, b, c, epi, blocking)
+}
+
+/// [`gemm`] on this thread.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_one<T: Scalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat<T>,
+    b: Mat<T>,
+    c: Out<T>,
+    epi: Epi<T>,
+    blocking: Blocking,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    BUFS.with(|bufs| {
+        let mut bufs = bufs.borrow_mut();
+        let (abuf, bbuf) = &mut *bufs;
+        let sz = std::mem::size_of::<T>();
+        // Large enough for any level's tiles (MR <= 8, NR <= 48); `a` is packed a panel at
+        // a time, when at all.
+        let kc = blocking.kc.min(k.max(1));
+        let pa = grow(abuf, 8 * kc * sz).cast::<T>();
+        let pb = grow(bbuf, (blocking.nc.min(n) + 48) * kc * sz).cast::<T>();
+        let job = Job {
+            m,
+            n,
+            k,
+            a,
+            b,
+            c,
+            epi,
+            blocking,
+            pa: pa as usize,
+            pb: pb as usize,
+        };
+        run(job);
+    });
+}
+
+/// One product with its packing buffers, as `run` takes it (pointers as integers so the
+/// struct is plain data for `multiversion!`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Job<T> {
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat<T>,
+    b: Mat<T>,
+    c: Out<T>,
+    epi: Epi<T>,
+    blocking: Blocking,
+    pa: usize,
+    pb: usize,
+}
+
+multiversion!(
+    fn run<T: Scalar, V, FMA>(job: Job<T>) {
+        // SAFETY: `gemm`'s contract, and buffers sized for these blockings.
+        unsafe { driver::<T, V>(job) }
+    }
+);
+
+/// The blocked loops: for each block of `NC` columns and `KC` terms, pack that block of `b`
+/// once, then run the tiles row panel by row panel, so a panel of `a` stays in L1 while the
+/// `b` panels stream past it.
+///
+/// `a` is read in place when its rows or columns are contiguous (the panel then has a row
+/// and a term stride, no copy); it is packed when a partial panel would read past its last
+/// row, when its layout is strided both ways, or when its stride is a multiple of 4 KiB
+/// (eight rows on one L1 set).
+#[inline(always)]
+unsafe fn driver<T: Scalar, V: Vek<T>>(job: Job<T>) {
+    let Job {
+        m,
+        n,
+        k,
+        a,
+        b,
+        c,
+        epi,
+        blocking,
+        ..
+    } = job;
+    let (pa, pb) = (job.pa as *mut T, job.pb as *mut T);
+    let (mr, nr) = (V::MR, V::NR);
+    if k == 0 {
+        return epilogue_only::<T, V>(m, n, c, epi);
+    }
+    let aliasing =
+        |stride: isize| (stride as usize * std::mem::size_of::<T>()).is_multiple_of(4096);
+    let in_place =
+        (a.cs == 1 && a.rs > 0 && !aliasing(a.rs)) || (a.rs == 1 && a.cs > 0 && !aliasing(a.cs));
+    // Blocks of nearly equal depth (784 = 2 × 392, not 512 + 272).
+    let kblocks = k.div_ceil(blocking.kc);
+    let kc = k.div_ceil(kblocks);
+    let nc_max = blocking.nc.div_ceil(nr) * nr;
+    let mut jc = 0;
+    while jc < n {
+        let nc = nc_max.min(n - jc);
+        let mut pc = 0;
+        while pc < k {
+            let kcb = kc.min(k - pc);
+            // The first block of terms applies beta and the bias; later ones add.
+            let e = if pc == 0 {
+                Epi {
+                    bias: epi.bias.map(|p| p.add(jc)),
+                    ..epi
+                }
+            } else {
+                Epi {
+                    alpha: epi.alpha,
+                    beta: T::one(),
+                    bias: None,
+                }
+            };
+            pack_b::<T, V>(b, pc, jc, kcb, nc, nr, pb);
+            let mut ir = 0;
+            while ir < m {
+                let rows = mr.min(m - ir);
+                let (ap, ars, acs) = if in_place && rows == mr {
+                    (a.at(ir, pc), a.rs as usize, a.cs as usize)
+                } else {
+                    pack_a::<T>(a, ir, pc, rows, kcb, mr, pa);
+                    (pa as *const T, 1, mr)
+                };
+                let mut jr = 0;
+                while jr < nc {
+                    let cols = nr.min(nc - jr);
+                    let e = Epi {
+                        bias: e.bias.map(|p| p.add(jr)),
+                        ..e
+                    };
+                    V::tile(
+                        cols.div_ceil(V::LANES),
+                        kcb,
+                        ap,
+                        ars,
+                        acs,
+                        pb.add(jr * kcb),
+                        c.ptr.add(ir * c.ldc + jc + jr),
+                        c.ldc,
+                        rows,
+                        cols,
+                        e,
+                    );
+                    jr += nr;
+                }
+                ir += mr;
+            }
+            pc += kcb;
+        }
+        jc += nc;
+    }
+}
+
+/// `k == 0`: `c = beta·c + bias`.
+#[inline(always)]
+unsafe fn epilogue_only<T: Scalar, V: Vek<T>>(m: usize, n: usize, c: Out<T>, epi: Epi<T>) {
+    for i in 0..m {
+        for j in 0..n {
+            let p = c.ptr.add(i * c.ldc + j);
+            let base = if epi.beta == T::zero() { T::zero() } else { *p };
+            *p = match epi.bias {
+                Some(b) => base + *b.add(j),
+                None => base,
+            };
+        }
+    }
+}
+
+/// Packs rows `i0..i0 + rows` (`rows <= mr`), columns `pc..pc + kcb` of `a` into one panel
+/// of `mr` rows: for each `p`, the `mr` values `a[i0 + i, pc + p]` (0 past the last row).
+#[inline(always)]
+unsafe fn pack_a<T: Scalar>(
+    a: Mat<T>,
+    i0: usize,
+    pc: usize,
+    rows: usize,
+    kcb: usize,
+    mr: usize,
+    dst: *mut T,
+) {
+    for i in 0..mr {
+        if i < rows {
+            let src = a.at(i0 + i, pc);
+            for p in 0..kcb {
+                *dst.add(p * mr + i) = *src.offset(p as isize * a.cs);
+            }
+        } else {
+            for p in 0..kcb {
+                *dst.add(p * mr + i) = T::zero();
+            }
+        }
+    }
+}
+
+/// Packs rows `pc..pc + kcb`, columns `jc..jc + nc` of `b` into panels of `nr` columns: panel
+/// `q` holds, for each `p`, the `nr` values `b[pc + p, jc + q·nr + j]` (0 past the last
+/// column).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn pack_b<T: Scalar, V: Vek<T>>(
+    b: Mat<T>,
+    pc: usize,
+    jc: usize,
+    kcb: usize,
+    nc: usize,
+    nr: usize,
+    dst: *mut T,
+) {
+    let mut q = 0;
+    while q < nc {
+        let cols = nr.min(nc - q);
+        let panel = dst.add(q * kcb);
+        // The last panel is only as wide as the registers its columns need.
+        let nr = cols.div_ceil(V::LANES) * V::LANES;
+        if b.cs == 1 && cols == nr {
+            // Rows of `b` are contiguous: copy a row segment per `p`, a register at a time.
+            let src = b.at(pc, jc + q);
+            for p in 0..kcb {
+                let (s, d) = (src.offset(p as isize * b.rs), panel.add(p * nr));
+                let mut j = 0;
+                while j < nr {
+                    V::load(s.add(j)).store(d.add(j));
+                    j += V::LANES;
+                }
+            }
+        } else if b.cs == 1 {
+            for p in 0..kcb {
+                let d = panel.add(p * nr);
+                let s = b.at(pc + p, jc + q);
+                for j in 0..nr {
+                    *d.add(j) = if j < cols { *s.add(j) } else { T::zero() };
+                }
+            }
+        } else {
+            for j in 0..nr {
+                if j < cols {
+                    let src = b.at(pc, jc + q + j);
+                    for p in 0..kcb {
+                        *panel.add(p * nr + j) = *src.offset(p as isize * b.rs);
+                    }
+                } else {
+                    for p in 0..kcb {
+                        *panel.add(p * nr + j) = T::zero();
+                    }
+                }
+            }
+        }
+        q += cols;
+    }
+}
+
+/// One term of the micro-kernel: a column of the `a` panel times a row of the `b` panel.
+#[inline(always)]
+unsafe fn step<T: Scalar, V: Vek<T>, const MR: usize, const NV: usize>(
+    acc: &mut [[V; NV]; MR],
+    a: *const T,
+    ars: usize,
+    b: *const T,
+) {
+    let mut bv = [V::zero(); NV];
+    for (v, bv) in bv.iter_mut().enumerate() {
+        *bv = V::load(b.add(v * V::LANES));
+    }
+    for (i, acc) in acc.iter_mut().enumerate() {
+        let av = V::load_splat(a.add(i * ars));
+        for v in 0..NV {
+            acc[v] = av.mul_add(bv[v], acc[v]);
+        }
+    }
+}
+
+/// The micro-kernel: the `MR × NV·LANES` tile `Σ_p a[·, p]·b[p, ·]` over `kc` packed terms,
+/// stored into the `rows × cols` top-left part of the tile at `c` through `epi`.
+///
+/// # Safety
+/// `a` and `b` must hold `kc·MR` and `kc·NV·LANES` packed values; `c` must address a
+/// `rows × cols` block with row stride `ldc`; `epi.bias`, `cols` values.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn tile<T: Scalar, V: Vek<T>, const MR: usize, const NV: usize>(
+    kc: usize,
+    a: *const T,
+    ars: usize,
+    acs: usize,
+    b: *const T,
+    c: *mut T,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    epi: Epi<T>,
+) {
+    let lanes = V::LANES;
+    let nr = NV * lanes;
+    if epi.beta != T::zero() {
+        // The tile of `c` is read at the end: start bringing it in now.
+        for i in 0..rows {
+            let row = c.add(i * ldc);
+            let mut off = 0;
+            while off < cols {
+                prefetch(row.add(off));
+                off += 64 / std::mem::size_of::<T>();
+            }
+            prefetch(row.add(cols - 1));
+        }
+    }
+    let mut acc = [[V::zero(); NV]; MR];
+    let (mut a, mut b) = (a, b);
+    for _ in 0..kc {
+        step::<T, V, MR, NV>(&mut acc, a, ars, b);
+        a = a.add(acs);
+        b = b.add(nr);
+    }
+    let alpha = V::splat(epi.alpha);
+    let read_c = epi.beta != T::zero();
+    if rows == MR && cols == nr {
+        for (i, acc) in acc.iter().enumerate() {
+            let crow = c.add(i * ldc);
+            for (v, &s) in acc.iter().enumerate() {
+                let cp = crow.add(v * lanes);
+                let mut base = if read_c { V::load(cp) } else { V::zero() };
+                if let Some(bias) = epi.bias {
+                    base = base.add(V::load(bias.add(v * lanes)));
+                }
+                s.mul_add(alpha, base).store(cp);
+            }
+        }
+    } else {
+        // A partial tile: the same formula, element by element.
+        let mut buf = [[T::zero(); 64]; MR];
+        for (i, acc) in acc.iter().enumerate() {
+            for (v, &s) in acc.iter().enumerate() {
+                s.store(buf[i].as_mut_ptr().add(v * lanes));
+            }
+        }
+        for (i, row) in buf.iter().enumerate().take(rows) {
+            let crow = c.add(i * ldc);
+            for (j, &s) in row.iter().enumerate().take(cols) {
+                let cp = crow.add(j);
+                let mut base = if read_c { *cp } else { T::zero() };
+                if let Some(bias) = epi.bias {
+                    base = base + *bias.add(j);
+                }
+                *cp = if V::FMA {
+                    s.mul_add(epi.alpha, base)
+                } else {
+                    s * epi.alpha + base
+                };
+            }
+        }
+    }
+}
+
+/// The level a product runs on (for tests and benchmarks).
+#[allow(dead_code)]
+pub(crate) fn level() -> SimdLevel {
+    SimdLevel::current()
+}
+
+/// Asks the cache for the line holding `p` (a hint: no effect on results).
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
