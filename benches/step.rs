@@ -18,7 +18,7 @@ use criterion::{criterion_group, BenchmarkId, Criterion};
 use miniflow::ndarray::linalg::general_mat_mul;
 use miniflow::ndarray::{Array1, Array2, Axis};
 use miniflow::ops::{matmul, SimdLevel};
-use miniflow::{Graph, Network, NodeId, Scalar};
+use miniflow::{Graph, Network, Scalar};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -126,14 +126,9 @@ impl<T: Scalar> Hand<T> {
     }
 }
 
-/// The seed-style runtime graph.
+/// The runtime graph, used as a `Network` (planned and fused like generated code).
 struct Runtime<T> {
     g: Graph<T>,
-    x: NodeId,
-    y: NodeId,
-    params: [NodeId; 4],
-    cost: NodeId,
-    order: Vec<NodeId>,
 }
 
 impl<T: Scalar> Runtime<T> {
@@ -141,44 +136,27 @@ impl<T: Scalar> Runtime<T> {
         let mut g = Graph::new();
         let (x, y) = (g.input("X").expect("graph"), g.input("y").expect("graph"));
         let (w1, b1, w2, b2) = (
-            g.input("W1").expect("graph"),
-            g.input("b1").expect("graph"),
-            g.input("W2").expect("graph"),
-            g.input("b2").expect("graph"),
+            g.param("W1", d.w1.shape()).expect("graph"),
+            g.param("b1", d.b1.shape()).expect("graph"),
+            g.param("W2", d.w2.shape()).expect("graph"),
+            g.param("b2", d.b2.shape()).expect("graph"),
         );
         let l1 = g.linear("l1", x, w1, b1).expect("graph");
         let s1 = g.sigmoid("s1", l1).expect("graph");
         let l2 = g.linear("l2", s1, w2, b2).expect("graph");
         let cost = g.mse("cost", y, l2).expect("graph");
-        let order = g
-            .topological_sort([
-                (x, d.x.clone().into_dyn()),
-                (y, d.y.clone().into_dyn()),
-                (w1, d.w1.clone().into_dyn()),
-                (b1, d.b1.clone().into_dyn()),
-                (w2, d.w2.clone().into_dyn()),
-                (b2, d.b2.clone().into_dyn()),
-            ])
-            .expect("the graph sorts");
-        Runtime {
-            g,
-            x,
-            y,
-            params: [w1, b1, w2, b2],
-            cost,
-            order,
-        }
+        g.set_loss(cost).expect("graph");
+        g.set("W1", &d.w1).expect("W1");
+        g.set("b1", &d.b1).expect("b1");
+        g.set("W2", &d.w2).expect("W2");
+        g.set("b2", &d.b2).expect("b2");
+        Runtime { g }
     }
 
     fn step(&mut self, x: &Array2<T>, y: &Array2<T>, lr: T) -> T {
-        self.g.set_value(self.x, x.clone().into_dyn()).expect("x");
-        self.g.set_value(self.y, y.clone().into_dyn()).expect("y");
-        let loss = self
-            .g
-            .forward_and_backward(&self.order, self.cost)
-            .expect("step");
-        self.g.sgd_update(&self.params, lr).expect("sgd");
-        loss
+        self.g.feed("X", x).expect("x");
+        self.g.feed("y", y).expect("y");
+        self.g.sgd_step(lr).expect("step")
     }
 }
 

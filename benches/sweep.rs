@@ -290,7 +290,7 @@ fn fill(seed: u64, len: usize) -> Vec<f64> {
 fn time_step<N: Network<Elem = f64> + Default>(batch: usize) -> f64 {
     let mut net = N::default();
     let mut shapes = Vec::new();
-    net.visit_params(&mut |p| shapes.push((p.name, p.value.shape().to_vec())));
+    net.visit_params(&mut |p| shapes.push((p.name.to_string(), p.value.shape().to_vec())));
     for (i, (name, shape)) in shapes.iter().enumerate() {
         let len = shape.iter().product();
         let v = ArrayD::from_shape_vec(IxDyn(shape), fill(i as u64 + 3, len)).expect("shape");
@@ -299,7 +299,7 @@ fn time_step<N: Network<Elem = f64> + Default>(batch: usize) -> f64 {
     let spec = net.spec();
     let width = |name: &str| -> usize {
         let node = spec.nodes.iter().find(|n| n.name == name).expect("input");
-        match node.shape.last() {
+        match node.shape.as_deref().and_then(|s| s.last()) {
             Some(miniflow::DimSpec::Fixed(n)) => *n,
             _ => 1,
         }

@@ -162,14 +162,14 @@ fn mlp(rng: &mut Rng, batch: usize, sizes: &[usize]) -> Net {
         let b = g.input(format!("b{i}")).unwrap();
         feeds.push((w, rng.array((pair[0], pair[1])).into_dyn()));
         feeds.push((b, rng.array(pair[1]).into_dyn()));
-        let l = g.linear(h, w, b).unwrap();
+        let l = g.linear(format!("l{i}"), h, w, b).unwrap();
         h = if i + 2 < sizes.len() {
-            g.sigmoid(l).unwrap()
+            g.sigmoid(format!("s{i}"), l).unwrap()
         } else {
             l
         };
     }
-    let cost = g.mse(y, h).unwrap();
+    let cost = g.mse("cost", y, h).unwrap();
     let order = g.topological_sort(feeds).unwrap();
     Net { g, order, cost }
 }
@@ -192,7 +192,7 @@ fn networks_agree_on_every_level() {
                 let mut arrays = Vec::new();
                 for &id in &net.order {
                     arrays.push(net.g.value(id).unwrap().to_owned());
-                    if let Some(grad) = net.g.gradient(id) {
+                    if let Ok(grad) = net.g.gradient(id) {
                         arrays.push(grad.to_owned());
                     }
                 }
