@@ -445,8 +445,15 @@ fn check_variant<T: Scalar>(
     counts: Option<&mut Counts>,
 ) -> Result<(), String> {
     let what = rules_text(rules);
-    // sgd_step == reference step.
+    // sgd_step == reference step. In half the cases the step follows a `backward`, as when a
+    // user reads the gradients and then trains: gradient buffers then hold this step's
+    // gradients, so a param updated both in place and from its buffer is caught (on fresh
+    // buffers of zeros the second update would change nothing).
     let mut ex = case.executor::<T>(rules);
+    if case.dag.nodes.len() % 2 == 0 {
+        ex.forward().map_err(|e| format!("{what} forward: {e}"))?;
+        ex.backward().map_err(|e| format!("{what} backward: {e}"))?;
+    }
     let loss = ex
         .sgd_step(T::from_f64(LR))
         .map(Scalar::to_f64)
