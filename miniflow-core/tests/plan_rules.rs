@@ -450,7 +450,7 @@ fn check_variant<T: Scalar>(
     // gradients, so a param updated both in place and from its buffer is caught (on fresh
     // buffers of zeros the second update would change nothing).
     let mut ex = case.executor::<T>(rules);
-    if case.dag.nodes.len() % 2 == 0 {
+    if case.dag.nodes.len().is_multiple_of(2) {
         ex.forward().map_err(|e| format!("{what} forward: {e}"))?;
         ex.backward().map_err(|e| format!("{what} backward: {e}"))?;
     }
