@@ -26,7 +26,7 @@ mod netgen;
 use miniflow_core::exec::Executor;
 use miniflow_core::ndarray::{ArrayD, ArrayViewD, IxDyn};
 use miniflow_core::plan::{Dag, Node, Plan, Rule, Rules, Sink};
-use miniflow_core::{Graph, NodeId, Op, Scalar};
+use miniflow_core::{Graph, Network, NodeId, Op, Scalar};
 use netgen::{concrete, generate, Choices, Domain, Kind, Net, Options, SplitMix};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -555,12 +555,62 @@ fn check_graph<T: Scalar>(case: &Case, r: &Reference<T>) -> Result<(), String> {
     Ok(())
 }
 
+/// The runtime graph used as a `Network` (params and `#[grad]` inputs as in the case, planned
+/// with every rule): `sgd_step` must give the reference's loss and leaves.
+fn check_graph_network<T: Scalar>(case: &Case, r: &Reference<T>) -> Result<(), String> {
+    let mut g = Graph::<T>::new();
+    let args: Vec<Vec<usize>> = case.dag.nodes.iter().map(|n| n.args.clone()).collect();
+    let order = miniflow_core::plan::topo_order(&args).map_err(|c| format!("cycle {c:?}"))?;
+    let mut made: Vec<Option<NodeId>> = vec![None; case.dag.nodes.len()];
+    let bad = |e: miniflow_core::Error| format!("graph network: {e}");
+    for i in order {
+        let node = &case.dag.nodes[i];
+        let name = case.names[i].clone();
+        made[i] = Some(match node.as_op() {
+            None if node.is_param() => g.param(name, case.values[i].shape()).map_err(bad)?,
+            None => {
+                let id = g.input(name).map_err(bad)?;
+                g.set_requires_grad(id, node.wants_grad()).map_err(bad)?;
+                id
+            }
+            Some(op) => {
+                let args: Vec<NodeId> = node.args.iter().filter_map(|&a| made[a]).collect();
+                g.op_with(name, op, &args, &case.attrs[i]).map_err(bad)?
+            }
+        });
+    }
+    let ids: Vec<NodeId> = made.into_iter().flatten().collect();
+    g.set_loss(ids[case.dag.loss]).map_err(bad)?;
+    for i in case.leaves() {
+        let v = case.values[i].mapv(T::from_f64);
+        if case.dag.nodes[i].is_param() {
+            g.set_param(&case.names[i], v.view()).map_err(bad)?;
+        } else {
+            g.set_input(&case.names[i], v.view()).map_err(bad)?;
+        }
+    }
+    let loss = g
+        .sgd_step(T::from_f64(LR))
+        .map(Scalar::to_f64)
+        .map_err(bad)?;
+    if !(loss == r.loss || (loss - r.loss).abs() <= rtol::<T>() * r.loss.abs()) {
+        return Err(format!("graph network loss {loss:e}, want {:e}", r.loss));
+    }
+    for i in case.leaves() {
+        let got = Graph::value(&g, ids[i]).map_err(bad)?;
+        close(&got, &r.after_step[i].view())
+            .map_err(|e| format!("graph network: `{}` after sgd_step: {e}", case.names[i]))?;
+    }
+    Ok(())
+}
+
 fn check_case<T: Scalar>(case: &Case, mut counts: Option<&mut Counts>) -> Result<(), String> {
     let r = reference::<T>(case)?;
     for rules in variants() {
         check_variant(case, &r, rules, counts.as_deref_mut())?;
     }
-    check_graph(case, &r)
+    check_graph(case, &r)?;
+    check_graph_network(case, &r)
 }
 
 // ---------------------------------------------------------------------------------------------
