@@ -144,6 +144,36 @@ fn check_sizes(def: &NetworkDef, model: &Model, shapes: &[Shape]) -> syn::Result
     Ok(())
 }
 
+/// A leaf's written dims as a shape; a zero, an oversized literal or a named dim on a param
+/// is reported through `push`.
+fn leaf_shape(leaf: &crate::ast::Leaf, push: &mut impl FnMut(Error)) -> Shape {
+    let mut shape = Shape::new();
+    for d in &leaf.dims {
+        match d {
+            DimExpr::Fixed(lit) => match lit.base10_parse::<usize>() {
+                Ok(0) => push(Error::new(
+                    lit.span(),
+                    "a dimension must be at least 1; a zero-sized node holds no values",
+                )),
+                Ok(n) => shape.push(SymDim::Fixed(n)),
+                Err(_) => push(Error::new(
+                    lit.span(),
+                    format!("the dimension `{lit}` is too large for this machine's `usize`"),
+                )),
+            },
+            DimExpr::Named(name) if leaf.kind == LeafKind::Param => push(Error::new(
+                name.span(),
+                format!(
+                    "param `{}` needs a fixed shape, but `{name}` is a named dimension; write its size, e.g. `[13, 10]`",
+                    leaf.name
+                ),
+            )),
+            DimExpr::Named(name) => shape.push(SymDim::Named(name.unraw().to_string())),
+        }
+    }
+    shape
+}
+
 /// The shape of every node, by node index.
 pub fn infer(def: &NetworkDef, model: &Model) -> syn::Result<Vec<Shape>> {
     let mut shapes: Vec<Shape> = vec![Vec::new(); model.nodes.len()];
@@ -154,29 +184,7 @@ pub fn infer(def: &NetworkDef, model: &Model) -> syn::Result<Vec<Shape>> {
     };
     for (i, stmt) in def.stmts.iter().enumerate() {
         if let Stmt::Leaf(leaf) = stmt {
-            for d in &leaf.dims {
-                match d {
-                    DimExpr::Fixed(lit) => match lit.base10_parse::<usize>() {
-                        Ok(0) => push(Error::new(
-                            lit.span(),
-                            "a dimension must be at least 1; a zero-sized node holds no values",
-                        )),
-                        Ok(n) => shapes[i].push(SymDim::Fixed(n)),
-                        Err(_) => push(Error::new(
-                            lit.span(),
-                            format!("the dimension `{lit}` is too large for this machine's `usize`"),
-                        )),
-                    },
-                    DimExpr::Named(name) if leaf.kind == LeafKind::Param => push(Error::new(
-                        name.span(),
-                        format!(
-                            "param `{}` needs a fixed shape, but `{name}` is a named dimension; write its size, e.g. `[13, 10]`",
-                            leaf.name
-                        ),
-                    )),
-                    DimExpr::Named(name) => shapes[i].push(SymDim::Named(name.unraw().to_string())),
-                }
-            }
+            shapes[i] = leaf_shape(leaf, &mut push);
         }
     }
     if let Some(e) = errors {
@@ -252,19 +260,26 @@ pub fn bare_ranks(def: &NetworkDef, model: &Model) -> syn::Result<Vec<Option<usi
     let mut ranks: Vec<Option<usize>> = vec![None; model.nodes.len()];
     // Where each leaf's rank came from, for a conflict: (op, argument name).
     let mut source: Vec<Option<String>> = vec![None; model.nodes.len()];
-    for (i, stmt) in def.stmts.iter().enumerate() {
-        if let Stmt::Leaf(leaf) = stmt {
-            if leaf.sized {
-                ranks[i] = Some(leaf.dims.len());
-                source[i] = Some("its declared shape".to_string());
-            }
-        }
-    }
     let mut errors: Option<Error> = None;
     let mut push = |e: Error| match &mut errors {
         Some(all) => all.combine(e),
         None => errors = Some(e),
     };
+    // Written dims are checked as in a struct (zero, size, named dims on params), so that
+    // building the graph cannot fail at run time.
+    let mut written: Vec<Shape> = vec![Vec::new(); model.nodes.len()];
+    for (i, stmt) in def.stmts.iter().enumerate() {
+        if let Stmt::Leaf(leaf) = stmt {
+            if leaf.sized {
+                written[i] = leaf_shape(leaf, &mut push);
+                ranks[i] = Some(leaf.dims.len());
+                source[i] = Some("its declared shape".to_string());
+            }
+        }
+    }
+    if let Err(e) = check_sizes(def, model, &written) {
+        push(e);
+    }
     // Leaves first: a leaf may be used before the op that fixes its rank.
     for node in &model.nodes {
         let Kind::Op {
@@ -389,6 +404,19 @@ mod tests {
         // A declared leaf's dims give its rank.
         let e = ranks(quote!(input X: [n]; f = linear(X, W, b); cost = mse(y, f))).unwrap_err();
         assert!(e.contains("its declared shape"), "{e}");
+    }
+
+    #[test]
+    fn bare_written_dims_are_checked_as_in_a_struct() {
+        // Building the graph would fail at run time on these: they must not compile.
+        let e =
+            ranks(quote!(param W: [4294967296, 4294967296]; f = linear(X, W, b); cost = mse(y, f)))
+                .unwrap_err();
+        assert!(e.contains("more than an `f64` array can hold"), "{e}");
+        let e = ranks(quote!(input X: [0, 2]; f = linear(X, W, b); cost = mse(y, f))).unwrap_err();
+        assert!(e.contains("at least 1"), "{e}");
+        let e = ranks(quote!(param W: [n, 1]; f = linear(X, W, b); cost = mse(y, f))).unwrap_err();
+        assert!(e.contains("needs a fixed shape"), "{e}");
     }
 
     #[test]
