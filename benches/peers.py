@@ -1,11 +1,21 @@
-"""The bench's training step in numpy and in JAX (jit), single thread, for the side-by-side
-numbers in the README.
+"""The bench's training step in numpy, in JAX (jit) and in PyTorch (eager), single thread, for
+the side-by-side numbers in the README.
 
 One SGD step of linear -> sigmoid -> linear -> mse (lr 1e-3), the same shapes and the same
 deterministic data as `benches/step.rs`, batch fed each step. Median of repeated runs per
-shape, in microseconds. Usage (numpy single-threaded, on its own OpenBLAS kernel):
+shape, in microseconds.
 
-    pip install numpy jax threadpoolctl
+The PyTorch column is the plain eager loop a user writes: parameters are tensors with
+`requires_grad`, forward, `loss.backward()`, then an in-place SGD update `p -= lr * p.grad`
+under `torch.no_grad()` (not `torch.optim.SGD`), grads cleared each step (`p.grad = None`,
+what `zero_grad()` does by default). It runs on one intra-op and one inter-op thread
+(`torch.set_num_threads(1)`, `torch.set_num_interop_threads(1)`). Before timing, one f64
+step from the same start is checked against the numpy step: loss and updated parameters
+agree to 1e-9 (f32 to float32 rounding). torch is optional: without it the column is left out.
+
+Usage (numpy single-threaded, on its own OpenBLAS kernel):
+
+    pip install numpy jax threadpoolctl [torch]
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 \
         XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" \
         taskset -c 0 python benches/peers.py [--sweeps | width=256 ...]
@@ -13,6 +23,7 @@ shape, in microseconds. Usage (numpy single-threaded, on its own OpenBLAS kernel
 It prints which BLAS numpy runs (threadpoolctl) and a table of medians.
 """
 
+import functools
 import sys
 import time
 
@@ -159,6 +170,60 @@ def bench_jax(shape, dtype):
     return median_us(many, 200) / inner
 
 
+@functools.lru_cache(maxsize=None)
+def torch_one_thread():
+    """torch, held to one thread; the inter-op count can only be set once per process."""
+    import torch
+
+    torch.set_num_threads(1)
+    torch.set_num_interop_threads(1)
+    return torch
+
+
+def bench_torch(shape, dtype):
+    torch = torch_one_thread()
+    x, y, host_params = point(shape, dtype)
+    lr = 1e-3
+
+    def step(params, x, y):
+        h = x
+        n = len(params) // 2
+        for i in range(n):
+            h = h @ params[2 * i] + params[2 * i + 1]
+            if i + 1 < n:
+                h = torch.sigmoid(h)
+        loss = torch.nn.functional.mse_loss(h, y)
+        loss.backward()
+        with torch.no_grad():
+            for p in params:
+                p -= lr * p.grad
+                p.grad = None
+        return loss
+
+    params = [torch.tensor(a, requires_grad=True) for a in host_params]
+    # Same computation as numpy_step: one step from the same start, same loss and parameters.
+    ref = [a.copy() for a in host_params]
+    want = numpy_step(ref, x, y, dtype(lr))
+    got = step(params, torch.from_numpy(x), torch.from_numpy(y)).item()
+    # f64: to 1e-9; f32 (rounding, different kernels): loss relative 1e-4, parameters 1e-5.
+    f64 = dtype is np.float64
+    tol = 1e-9 if f64 else 1e-4 * max(1.0, abs(float(want)))
+    assert abs(got - want) <= tol, f"torch loss {got} != numpy {want}"
+    for i, (p, r) in enumerate(zip(params, ref)):
+        err = np.abs(p.detach().numpy() - r).max()
+        assert err <= (1e-9 if f64 else 1e-5), f"torch param {i} off numpy by {err}"
+    for _ in range(3):
+        step(params, torch.from_numpy(x), torch.from_numpy(y))
+    inner = max(1, 20_000 // (work(x, host_params) + 1))
+
+    def many():
+        for _ in range(inner):
+            # The batch is handed to the step each time, as in the other columns.
+            step(params, torch.from_numpy(x), torch.from_numpy(y))
+
+    return median_us(many, 200) / inner
+
+
 def main():
     try:
         import threadpoolctl
@@ -170,6 +235,15 @@ def main():
             )
     except ImportError:
         print("# threadpoolctl not installed: BLAS unknown")
+    try:
+        torch = torch_one_thread()
+        print(
+            f"# torch {torch.__version__} threads {torch.get_num_threads()} "
+            f"interop {torch.get_num_interop_threads()}"
+        )
+    except ImportError as e:
+        torch = None
+        print(f"# torch not importable ({e}): PyTorch column skipped")
     shapes = list(SHAPES)
     dtypes = (np.float64, np.float32)
     points = {}
@@ -188,8 +262,11 @@ def main():
         # The points of benches/sweep.rs (f64): batch, width, depth.
         dtypes = (np.float64,)
         shapes = list(points.values())
-    print("| dtype | shape | numpy µs | JAX jit µs |")
-    print("|---|---|---:|---:|")
+    head, rule = "| dtype | shape | numpy µs | JAX jit µs |", "|---|---|---:|---:|"
+    if torch is not None:
+        head, rule = head + " PyTorch µs |", rule + "---:|"
+    print(head)
+    print(rule)
     for dtype in dtypes:
         for shape in shapes:
             n = bench_numpy(shape, dtype)
@@ -197,8 +274,9 @@ def main():
                 j = f"{bench_jax(shape, dtype):.2f}"
             except ImportError:
                 j = "n/a"
+            t = f" {bench_torch(shape, dtype):.2f} |" if torch is not None else ""
             name = "x".join(map(str, shape)) if len(shape) == 4 else f"{shape[0]} x {shape[1]}"
-            print(f"| {dtype.__name__} | {name} | {n:.2f} | {j} |", flush=True)
+            print(f"| {dtype.__name__} | {name} | {n:.2f} | {j} |{t}", flush=True)
 
 
 if __name__ == "__main__":

@@ -16,14 +16,24 @@
 
 use criterion::{criterion_group, BenchmarkId, Criterion};
 use miniflow::ndarray::linalg::general_mat_mul;
-use miniflow::ndarray::{Array1, Array2, Axis};
+use miniflow::ndarray::{Array1, Array2, ArrayView2, Axis};
 use miniflow::ops::{matmul, SimdLevel};
 use miniflow::{Graph, Network, Scalar};
 use std::hint::black_box;
 use std::time::Duration;
 
+/// The generated networks' step on a borrowed batch (`sgd_step_on`, an inherent method of each).
+trait StepOn: Network {
+    fn step_on(
+        &mut self,
+        x: ArrayView2<'_, Self::Elem>,
+        y: ArrayView2<'_, Self::Elem>,
+        lr: Self::Elem,
+    ) -> Self::Elem;
+}
+
 macro_rules! mlp {
-    ($name:ident, $elem:ident, $i:tt, $h:tt, $o:tt) => {
+    ($name:ident, $batch:ident, $elem:ident, $i:tt, $h:tt, $o:tt) => {
         miniflow::network! {
             #[elem($elem)]
             struct $name {
@@ -39,17 +49,28 @@ macro_rules! mlp {
                 loss cost = mse(y, l2);
             }
         }
+
+        impl StepOn for $name {
+            fn step_on(
+                &mut self,
+                x: ArrayView2<'_, $elem>,
+                y: ArrayView2<'_, $elem>,
+                lr: $elem,
+            ) -> $elem {
+                self.sgd_step_on($batch { X: x, y }, lr).expect("step")
+            }
+        }
     };
 }
 
-mlp!(Tiny64, f64, 2, 1, 1);
-mlp!(Course64, f64, 13, 10, 1);
-mlp!(Mnist64, f64, 784, 256, 1);
-mlp!(Wide64, f64, 1024, 1024, 1);
-mlp!(Tiny32, f32, 2, 1, 1);
-mlp!(Course32, f32, 13, 10, 1);
-mlp!(Mnist32, f32, 784, 256, 1);
-mlp!(Wide32, f32, 1024, 1024, 1);
+mlp!(Tiny64, Tiny64Batch, f64, 2, 1, 1);
+mlp!(Course64, Course64Batch, f64, 13, 10, 1);
+mlp!(Mnist64, Mnist64Batch, f64, 784, 256, 1);
+mlp!(Wide64, Wide64Batch, f64, 1024, 1024, 1);
+mlp!(Tiny32, Tiny32Batch, f32, 2, 1, 1);
+mlp!(Course32, Course32Batch, f32, 13, 10, 1);
+mlp!(Mnist32, Mnist32Batch, f32, 784, 256, 1);
+mlp!(Wide32, Wide32Batch, f32, 1024, 1024, 1);
 
 /// (batch, in, hidden, out).
 type Shape = (usize, usize, usize, usize);
@@ -181,10 +202,11 @@ fn gen_step<N: Network>(
 }
 
 /// Benchmarks the three implementations of one shape, after checking they agree.
-fn bench_shape<N: Network + Default>(c: &mut Criterion, dtype: &str, shape: Shape) {
+fn bench_shape<N: StepOn + Default>(c: &mut Criterion, dtype: &str, shape: Shape) {
     let d = Data::<N::Elem>::new(shape);
     let lr = N::Elem::from_f64(1e-3);
     let mut net: N = generated(&d);
+    let mut on: N = generated(&d);
     let mut hand = Hand {
         w1: d.w1.clone(),
         b1: d.b1.clone(),
@@ -198,6 +220,12 @@ fn bench_shape<N: Network + Default>(c: &mut Criterion, dtype: &str, shape: Shap
             gen_step(&mut net, &d.x, &d.y, lr).to_f64(),
             hand.step(&d.x, &d.y, lr).to_f64(),
             rt.step(&d.x, &d.y, lr).to_f64(),
+        );
+        let borrowed = on.step_on(d.x.view(), d.y.view(), lr).to_f64();
+        assert_eq!(
+            a.to_bits(),
+            borrowed.to_bits(),
+            "a borrowed batch, the same step"
         );
         let tol = if dtype == "f32" { 1e-3 } else { 1e-9 };
         assert!(
@@ -219,6 +247,9 @@ fn bench_shape<N: Network + Default>(c: &mut Criterion, dtype: &str, shape: Shap
     group.warm_up_time(Duration::from_millis(500));
     group.bench_function(BenchmarkId::new("generated", &id), |b| {
         b.iter(|| gen_step(&mut net, black_box(&d.x), black_box(&d.y), lr))
+    });
+    group.bench_function(BenchmarkId::new("borrowed", &id), |b| {
+        b.iter(|| on.step_on(black_box(d.x.view()), black_box(d.y.view()), lr))
     });
     group.bench_function(BenchmarkId::new("hand", &id), |b| {
         b.iter(|| hand.step(black_box(&d.x), black_box(&d.y), lr))
@@ -334,8 +365,8 @@ fn report() {
             "one"
         }
     );
-    println!("\n| dtype | batch x in x hidden x out | generated | hand-written ndarray | runtime graph | generated / hand | generated / graph | % of best GEMM |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("\n| dtype | batch x in x hidden x out | generated | generated, borrowed batch | hand-written ndarray | runtime graph | generated / hand | generated / graph | % of best GEMM |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for dtype in ["f64", "f32"] {
         // Each kernel's best rate over the runs before and after the steps.
         let rates: Vec<Option<f64>> = GEMMS
@@ -356,6 +387,7 @@ fn report() {
         for (m, i, h, o) in SHAPES {
             let id = format!("{m}x{i}x{h}x{o}");
             let group = format!("step_{dtype}");
+            let borrowed = median_ns(&group, "borrowed", &id).map_or("n/a".to_string(), time);
             let (Some(g), Some(hand), Some(graph)) = (
                 median_ns(&group, "generated", &id),
                 median_ns(&group, "hand", &id),
@@ -369,7 +401,7 @@ fn report() {
                 format!("{:.0}%", 100.0 * flops / g / p)
             });
             println!(
-                "| {dtype} | {id} | {} | {} | {} | {:.2} | {:.3} | {share} |",
+                "| {dtype} | {id} | {} | {borrowed} | {} | {} | {:.2} | {:.3} | {share} |",
                 time(g),
                 time(hand),
                 time(graph),
@@ -380,7 +412,7 @@ fn report() {
         for (name, rate) in GEMMS.iter().zip(&rates) {
             if let Some(r) = rate {
                 let best = if Some(*r) == peak { " (best)" } else { "" };
-                println!("| {dtype} | GEMM 1024³, {name}{best} | {r:.1} GFLOP/s | | | | | |");
+                println!("| {dtype} | GEMM 1024³, {name}{best} | {r:.1} GFLOP/s | | | | | | |");
             }
         }
     }

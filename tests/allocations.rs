@@ -160,3 +160,33 @@ fn epochs_with_a_short_last_batch_allocate_nothing() {
         "allocations grew with the epochs: {two} for 2, {ten} for 10"
     );
 }
+
+/// Issue 11: a step on a borrowed batch allocates nothing either, a short last batch included.
+#[test]
+fn a_step_on_a_borrowed_batch_allocates_nothing() {
+    use common::nets::TwoLayerBatch;
+    let mut net = TwoLayer::new();
+    let (x, y) = batch::<f64>(11, 13);
+    let (x5, y5) = batch::<f64>(5, 13);
+    let step = |net: &mut TwoLayer, x: &Array2<f64>, y: &Array1<f64>| {
+        net.sgd_step_on(
+            TwoLayerBatch {
+                X: x.view(),
+                y: y.view(),
+            },
+            1e-2,
+        )
+        .unwrap();
+    };
+    step(&mut net, &x, &y);
+    let steady = allocations_during(|| {
+        for _ in 0..10 {
+            (0..4).for_each(|_| step(&mut net, &x, &y));
+            step(&mut net, &x5, &y5);
+        }
+    });
+    assert_eq!(
+        steady, 0,
+        "50 borrowed-batch steps allocated {steady} times"
+    );
+}

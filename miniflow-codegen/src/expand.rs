@@ -132,7 +132,7 @@ pub fn expand_bare(
 /// The names the generated code gives its own parameters, locals and closure arguments.
 const LOCALS: &[&str] = &[
     "lr", "name", "value", "on", "f", "e", "loss", "grad", "seed", "net", "__binder", "__dims",
-    "__need", "__target", "__k", "__a",
+    "__need", "__target", "__k", "__a", "fed", "batch",
 ];
 
 /// Renames the generated code's own parameters and locals (`lr` to `__mf_lr`, ...) and gives
@@ -187,6 +187,78 @@ impl Ctx<'_> {
 
     fn grad(&self, i: usize) -> Ident {
         format_ident!("g_{}", self.model.nodes[i].name)
+    }
+
+    /// The parameter holding input `i`'s value in the compute functions: they read inputs
+    /// from views passed in (the network's own buffers, or a borrowed batch), never `self`.
+    fn input_param(&self, i: usize) -> Ident {
+        format_ident!(
+            "__mf_in_{}",
+            self.model.nodes[i].name,
+            span = Span::mixed_site()
+        )
+    }
+
+    /// Node `i`'s value where a compute function reads it: `self.v_f`, or an input's view.
+    fn read(&self, i: usize) -> TokenStream {
+        if self.model.nodes[i].is_input() {
+            let p = self.input_param(i);
+            quote!(#p)
+        } else {
+            let v = self.value(i);
+            quote!(self.#v)
+        }
+    }
+
+    /// The view type of input `i`, with lifetime `lt`.
+    fn view_type(&self, i: usize, lt: TokenStream) -> TokenStream {
+        let (core, elem) = (&self.core, &self.elem);
+        let ix = format_ident!("Ix{}", self.shapes[i].len());
+        quote!(#core::ndarray::ArrayView<#lt, #elem, #core::ndarray::#ix>)
+    }
+
+    /// The compute functions' input parameters: `__mf_in_X: ArrayView2<'_, f64>, ...`.
+    fn input_params(&self) -> TokenStream {
+        let ps = self.inputs().into_iter().map(|i| {
+            let (p, t) = (self.input_param(i), self.view_type(i, quote!('_)));
+            quote!(#p: #t)
+        });
+        quote!(#(#ps),*)
+    }
+
+    /// `call(views)` on views of the network's own input buffers. Each buffer is moved out
+    /// for the call (so `&mut self` and the views do not overlap) and back after it; a
+    /// scalar input is viewed from a copy (an empty rank-0 array does not exist, and making
+    /// one would allocate).
+    fn with_own_inputs(&self, call: impl FnOnce(TokenStream) -> TokenStream) -> TokenStream {
+        let core = &self.core;
+        let mut takes = Vec::new();
+        let mut views = Vec::new();
+        let mut restores = Vec::new();
+        for i in self.inputs() {
+            let v = self.value(i);
+            let t = format_ident!(
+                "__mf_t_{}",
+                self.model.nodes[i].name,
+                span = Span::mixed_site()
+            );
+            if self.shapes[i].is_empty() {
+                takes.push(quote!(let #t = self.#v[()];));
+                views.push(quote!(#core::ndarray::aview0(&#t)));
+            } else {
+                takes.push(quote!(let #t = ::core::mem::take(&mut self.#v);));
+                views.push(quote!(#t.view()));
+                restores.push(quote!(self.#v = #t;));
+            }
+        }
+        let r = Ident::new("__mf_r", Span::mixed_site());
+        let call = call(quote!(#(#views),*));
+        quote! {{
+            #(#takes)*
+            let #r = #call;
+            #(#restores)*
+            #r
+        }}
     }
 
     /// The type of node `i`'s buffers, by the full path (the struct is outside the block
@@ -279,6 +351,11 @@ impl Ctx<'_> {
         let forward_loss = format_ident!("__forward_{}", loss);
         let backward_body = self.backward_body(false);
         let backward_sgd_body = self.backward_body(true);
+        let (batch_struct, batch_methods) = self.batch(&cfgs);
+        let input_params = self.input_params();
+        let own_forward_loss = self.with_own_inputs(|v| quote!(self.#forward_loss(self.__fed, #v)));
+        let own_backward = self.with_own_inputs(|v| quote!(self.__backward(#v)));
+        let own_backward_sgd = self.with_own_inputs(|v| quote!(self.__backward_sgd(lr, #v)));
         let spec = self.spec();
         let set_input = self.set_input();
         let set_param = self.set_param();
@@ -340,15 +417,18 @@ impl Ctx<'_> {
                 #(#grad_fields,)*
             }
 
+            #batch_struct
+
             // The impls in a block of their own, where `__mf_core` names `miniflow-core`:
             // the path repeats in every kernel call, and a short one keeps the expansion small.
             #(#cfgs)*
             const _: () = {
             use #CORE as __mf_core;
 
-            #[allow(non_snake_case, non_upper_case_globals, deprecated, clippy::all)]
+            #[allow(non_snake_case, non_upper_case_globals, unused_variables, deprecated, clippy::all)]
             impl #name {
                 #(#handles)*
+                #batch_methods
 
                 #[doc = #new_doc]
                 pub fn new() -> Self {
@@ -376,12 +456,17 @@ impl Ctx<'_> {
 
                 #(#forward_fns)*
 
-                fn __backward(&mut self) -> #core::Result<()> {
+                /// The loss's forward on the fed inputs.
+                fn __forward_own(&mut self) -> #core::Result<()> {
+                    #own_forward_loss
+                }
+
+                fn __backward(&mut self, #input_params) -> #core::Result<()> {
                     #backward_body
                     ::core::result::Result::Ok(())
                 }
 
-                fn __backward_sgd(&mut self, lr: #elem) -> #core::Result<()> {
+                fn __backward_sgd(&mut self, lr: #elem, #input_params) -> #core::Result<()> {
                     #backward_sgd_body
                     ::core::result::Result::Ok(())
                 }
@@ -412,7 +497,7 @@ impl Ctx<'_> {
 
                 fn forward(&mut self) -> #core::Result<#elem> {
                     self.__grads = false;
-                    self.#forward_loss()?;
+                    self.__forward_own()?;
                     self.__fresh = true;
                     ::core::result::Result::Ok(self.#loss_value[()])
                 }
@@ -422,7 +507,7 @@ impl Ctx<'_> {
                         return ::core::result::Result::Err(#core::Error::BackwardBeforeForward);
                     }
                     self.__grads = false;
-                    self.__backward()?;
+                    #own_backward?;
                     self.__grads = true;
                     ::core::result::Result::Ok(())
                 }
@@ -442,7 +527,7 @@ impl Ctx<'_> {
                     }
                     let loss = #core::Network::forward(self)?;
                     self.__fresh = false;
-                    self.__backward_sgd(lr)?;
+                    #own_backward_sgd?;
                     ::core::result::Result::Ok(loss)
                 }
 
@@ -469,6 +554,106 @@ impl Ctx<'_> {
             }
             };
         }
+    }
+
+    /// `<Net>Batch<'a>`, one borrowed view per input, and the methods that run on it in place
+    /// (`sgd_step_on`, `loss_on`). None for a network without inputs.
+    fn batch(&self, cfgs: &[&syn::Attribute]) -> (TokenStream, TokenStream) {
+        let inputs = self.inputs();
+        if inputs.is_empty() {
+            return (TokenStream::new(), TokenStream::new());
+        }
+        let (core, elem) = (&self.core, &self.elem);
+        let NetworkDef { vis, name, .. } = self.def;
+        let net = name.unraw().to_string();
+        let ty = format_ident!("{}Batch", name.unraw(), span = name.span());
+        let fields: Vec<&Ident> = inputs.iter().map(|&i| &self.model.nodes[i].name).collect();
+        let field_defs = inputs.iter().map(|&i| {
+            let f = &self.model.nodes[i].name;
+            let ix = format_ident!("Ix{}", self.shapes[i].len());
+            let doc = format!(
+                "Input `{}` {}.",
+                self.name(i),
+                miniflow_ops::format_shape(&self.shapes[i])
+            );
+            quote! {
+                #[doc = #doc]
+                #vis #f: #CORE::ndarray::ArrayView<'a, #elem, #CORE::ndarray::#ix>
+            }
+        });
+        let struct_doc = format!(
+            "A batch for [`{net}::sgd_step_on`] and [`{net}::loss_on`]: a borrowed view of \
+             each input of `{net}`, read in place (nothing is copied into the network). \
+             Every field must be given: the compiler checks the names and ranks, the step \
+             checks the sizes."
+        );
+        let checks = inputs.iter().map(|&i| {
+            let (f, n, decl) = (&self.model.nodes[i].name, self.name(i), self.dim_specs(i));
+            quote!(#core::rt::check_view(&batch.#f, #n, #decl)?;)
+        });
+        let checks = quote!(#(#checks)*);
+        let n = inputs.len();
+        let forward = format_ident!("__forward_{}", self.plan.loss.target);
+        let loss = self.value(self.plan.loss.target);
+        let views = quote!(#(batch.#fields),*);
+        let step_doc =
+            "One SGD step on `batch`, read where it lies: as [`Network::sgd_step`] after \
+             feeding each input, without copying the batch into the network. Returns the \
+             loss before the update.\n\n\
+             The network's own input buffers are neither read nor changed, so inputs fed \
+             earlier stay fed; values and gradients afterwards are those of `batch`, and \
+             [`Network::backward`] needs a forward first. Views of any memory layout are \
+             accepted (a contiguous one takes the fastest kernels). In check mode every \
+             value, gradient and update is checked first, as in `sgd_step`.\n\n\
+             [`Network::sgd_step`]: ::miniflow::Network::sgd_step\n\
+             [`Network::backward`]: ::miniflow::Network::backward\n\n\
+             # Errors\n\n\
+             As `feed` and `sgd_step`: a size that does not match an input's declaration, \
+             named dims that disagree between inputs, a learning rate that is not finite; \
+             on `Err`, no param has changed.";
+        let loss_doc =
+            "The loss on `batch`, read where it lies: as [`Network::forward`] after feeding \
+             each input, without copying the batch. Values afterwards are those of `batch`; \
+             [`Network::backward`] needs a forward first.\n\n\
+             [`Network::forward`]: ::miniflow::Network::forward\n\
+             [`Network::backward`]: ::miniflow::Network::backward";
+        let def = quote! {
+            #(#cfgs)*
+            #[doc = #struct_doc]
+            #[allow(non_snake_case)]
+            #[derive(Clone, Copy, Debug)]
+            #vis struct #ty<'a> {
+                #(#field_defs,)*
+            }
+        };
+        let methods = quote! {
+            #[doc = #step_doc]
+            pub fn sgd_step_on(&mut self, batch: #ty<'_>, lr: #elem) -> #core::Result<#elem> {
+                #core::rt::check_lr(lr)?;
+                #checks
+                self.__fresh = false;
+                self.__grads = false;
+                self.#forward([true; #n], #views)?;
+                let loss = self.#loss[()];
+                if self.__check {
+                    self.__backward(#views)?;
+                    #core::rt::sgd_checked(self, lr)?;
+                } else {
+                    self.__backward_sgd(lr, #views)?;
+                }
+                ::core::result::Result::Ok(loss)
+            }
+
+            #[doc = #loss_doc]
+            pub fn loss_on(&mut self, batch: #ty<'_>) -> #core::Result<#elem> {
+                #checks
+                self.__fresh = false;
+                self.__grads = false;
+                self.#forward([true; #n], #views)?;
+                ::core::result::Result::Ok(self.#loss[()])
+            }
+        };
+        (def, methods)
     }
 
     /// The typed handle of node `i`: `pub const X: Handle<Net, kind::Input, Ix2>`.
@@ -502,7 +687,8 @@ impl Ctx<'_> {
         }
     }
 
-    /// `__forward_<target>`: check feeds, bind named dims, size buffers, run the kernels.
+    /// `__forward_<target>`: check feeds (`fed`), bind named dims, size buffers, run the
+    /// kernels.
     fn forward_fn(&self, f: &Forward) -> TokenStream {
         let core = &self.core;
         let fn_name = format_ident!("__forward_{}", f.target);
@@ -512,7 +698,7 @@ impl Ctx<'_> {
             let k = slot[i];
             let n = self.name(i);
             quote! {
-                if !self.__fed[#k] {
+                if !fed[#k] {
                     return ::core::result::Result::Err(#core::rt::missing(#n, #target));
                 }
             }
@@ -520,7 +706,7 @@ impl Ctx<'_> {
         let n_dims = self.dims.len();
         let dims = Ident::new("__dims", Span::call_site());
         let binds = f.inputs.iter().flat_map(|&i| {
-            let (v, n) = (self.value(i), self.name(i));
+            let (v, n) = (self.read(i), self.name(i));
             self.shapes[i]
                 .iter()
                 .enumerate()
@@ -530,7 +716,7 @@ impl Ctx<'_> {
                 })
                 .map(|(axis, dim, v, n)| {
                     let k = self.dim_index(&dim);
-                    quote!(__binder.bind(#k, #dim, self.#v.shape()[#axis], #n)?;)
+                    quote!(__binder.bind(#k, #dim, #v.shape()[#axis], #n)?;)
                 })
         });
         let sizes = f.ops.iter().map(|&i| {
@@ -556,11 +742,13 @@ impl Ctx<'_> {
         leaves.sort_unstable();
         leaves.dedup();
         let input_checks = leaves.into_iter().map(|i| {
-            let (v, n) = (self.value(i), self.name(i));
-            quote!(#core::rt::check_finite_leaf(self.#v.view(), #n)?;)
+            let (v, n) = (self.read(i), self.name(i));
+            quote!(#core::rt::check_finite_leaf(#v.view(), #n)?;)
         });
+        let n_inputs = self.inputs().len();
+        let params = self.input_params();
         quote! {
-            fn #fn_name(&mut self) -> #core::Result<()> {
+            fn #fn_name(&mut self, fed: [bool; #n_inputs], #params) -> #core::Result<()> {
                 if self.__check {
                     #(#input_checks)*
                 }
@@ -606,14 +794,14 @@ impl Ctx<'_> {
             .filter(|&i| self.model.nodes[i].args().is_empty())
             .collect();
         let leaf_checks = leaves.iter().map(|&i| {
-            let (v, name) = (self.value(i), self.name(i));
-            quote!(if #need[#i] { #core::rt::check_finite_leaf(self.#v.view(), #name)?; })
+            let (v, name) = (self.read(i), self.name(i));
+            quote!(if #need[#i] { #core::rt::check_finite_leaf(#v.view(), #name)?; })
         });
         let slot = self.input_slots();
         let fed_checks = self.inputs().into_iter().map(|i| {
             let (k, name) = (slot[i], self.name(i));
             quote! {
-                if #need[#i] && !self.__fed[#k] {
+                if #need[#i] && !fed[#k] {
                     return ::core::result::Result::Err(#core::rt::missing(#name, __NAMES[__target]));
                 }
             }
@@ -622,11 +810,11 @@ impl Ctx<'_> {
         let dims = Ident::new("__dims", Span::call_site());
         let mut binds = Vec::new();
         for i in self.inputs() {
-            let (v, name) = (self.value(i), self.name(i));
+            let (v, name) = (self.read(i), self.name(i));
             for (axis, d) in self.shapes[i].iter().enumerate() {
                 if let SymDim::Named(dim) = d {
                     let k = self.dim_index(dim);
-                    binds.push(quote!(if #need[#i] { __binder.bind(#k, #dim, self.#v.shape()[#axis], #name)?; }));
+                    binds.push(quote!(if #need[#i] { __binder.bind(#k, #dim, #v.shape()[#axis], #name)?; }));
                 }
             }
         }
@@ -648,8 +836,15 @@ impl Ctx<'_> {
                     }
                 }
             });
+        let n_inputs = self.inputs().len();
+        let params = self.input_params();
+        let own = self.with_own_inputs(|v| quote!(self.__forward_output(__target, self.__fed, #v)));
         quote! {
-            fn __forward_output(&mut self, __target: usize) -> #core::Result<()> {
+            fn __forward_output_own(&mut self, __target: usize) -> #core::Result<()> {
+                #own
+            }
+
+            fn __forward_output(&mut self, __target: usize, fed: [bool; #n_inputs], #params) -> #core::Result<()> {
                 static __NAMES: [&str; #n] = [#(#names),*];
                 static __ARGS: [&[usize]; #n] = [#(#args),*];
                 let mut #need = [false; #n];
@@ -714,14 +909,14 @@ impl Ctx<'_> {
         let operands = call.operands.iter().map(|operand| match *operand {
             Operand::Arg(k) => match args.get(k) {
                 Some(&a) => {
-                    let v = self.value(a);
-                    quote!(self.#v.view())
+                    let v = self.read(a);
+                    quote!(#v.view())
                 }
                 None => broken("a missing argument"),
             },
             Operand::Args => {
-                let vs = args.iter().map(|&a| self.value(a));
-                quote!(&[#(self.#vs.view()),*])
+                let vs = args.iter().map(|&a| self.read(a));
+                quote!(&[#(#vs.view()),*])
             }
             Operand::Literal(k) => match attrs.get(k) {
                 Some(a) => quote!(<#elem as #core::Scalar>::from_f64(#a)),
@@ -737,8 +932,8 @@ impl Ctx<'_> {
             },
             Operand::Inner => match inner {
                 Some(n) => {
-                    let v = self.value(n);
-                    quote!(self.#v.view())
+                    let v = self.read(n);
+                    quote!(#v.view())
                 }
                 None => broken("a fused node in a call that fuses none"),
             },
@@ -794,8 +989,8 @@ impl Ctx<'_> {
             .into_iter()
             .filter(|&i| !self.model.nodes[i].is_param())
             .map(|i| {
-                let (g, v) = (self.grad(i), self.value(i));
-                quote!(#core::rt::ensure(&mut self.#g, self.#v.raw_dim());)
+                let (g, v) = (self.grad(i), self.read(i));
+                quote!(#core::rt::ensure(&mut self.#g, #v.raw_dim());)
             });
         let zeroed = schedule.zeroed.iter().map(|&i| {
             let g = self.grad(i);
@@ -935,15 +1130,11 @@ impl Ctx<'_> {
     fn evaluate(&self) -> TokenStream {
         let core = &self.core;
         let loss = self.plan.loss.target;
-        let (ln, lv, lf) = (
-            self.name(loss),
-            self.value(loss),
-            format_ident!("__forward_{}", loss),
-        );
+        let (ln, lv) = (self.name(loss), self.value(loss));
         let arms = self.plan.outputs.iter().map(|f| {
             let (n, v, t) = (self.name(f.target), self.value(f.target), f.target);
             quote!(#n => {
-                self.__forward_output(#t)?;
+                self.__forward_output_own(#t)?;
                 ::core::result::Result::Ok(self.#v.view().into_dyn())
             })
         });
@@ -951,7 +1142,7 @@ impl Ctx<'_> {
             match name {
                 #(#arms)*
                 #ln => {
-                    self.#lf()?;
+                    self.__forward_own()?;
                     self.__fresh = true;
                     ::core::result::Result::Ok(self.#lv.view().into_dyn())
                 }

@@ -37,8 +37,21 @@ pub fn load<T: Scalar, D: Dimension>(
 /// Checks `value` against the declared shape `decl` of leaf `node`: the rank and every fixed
 /// dim must match, and a named dim must not be 0 ([`Error::EmptyBatch`]).
 pub fn check_shape<T>(value: &ArrayViewD<'_, T>, node: &str, decl: &[DimSpec]) -> Result<()> {
-    let fits = value.ndim() == decl.len()
-        && value.shape().iter().zip(decl).all(|(&n, d)| match d {
+    check_dims(value.shape(), node, decl)
+}
+
+/// [`check_shape`] for a borrowed batch's view, whose rank the compiler has checked.
+pub fn check_view<T, D: Dimension>(
+    value: &ArrayView<'_, T, D>,
+    node: &str,
+    decl: &[DimSpec],
+) -> Result<()> {
+    check_dims(value.shape(), node, decl)
+}
+
+fn check_dims(shape: &[usize], node: &str, decl: &[DimSpec]) -> Result<()> {
+    let fits = shape.len() == decl.len()
+        && shape.iter().zip(decl).all(|(&n, d)| match d {
             DimSpec::Fixed(k) => n == *k,
             DimSpec::Named(_) => true,
         });
@@ -46,14 +59,14 @@ pub fn check_shape<T>(value: &ArrayViewD<'_, T>, node: &str, decl: &[DimSpec]) -
         return Err(Error::Shape {
             node: node.to_string(),
             expected: format_shape(decl),
-            found: value.shape().to_vec(),
+            found: shape.to_vec(),
         });
     }
-    if let Some((_, DimSpec::Named(dim))) = value.shape().iter().zip(decl).find(|(&n, _)| n == 0) {
+    if let Some((_, DimSpec::Named(dim))) = shape.iter().zip(decl).find(|(&n, _)| n == 0) {
         return Err(Error::EmptyBatch {
             node: node.to_string(),
             dim: dim.to_string(),
-            found: value.shape().to_vec(),
+            found: shape.to_vec(),
         });
     }
     Ok(())
