@@ -306,3 +306,36 @@ fn bad_batches_are_errors_that_change_nothing() {
     );
     assert_eq!(params(&mut net), start);
 }
+
+/// `feed` copies at the value's own rank (no dynamic-rank view): every layout lands in the
+/// buffer as its owned copy would, and a name with the wrong rank is still an error.
+#[test]
+fn feed_copies_any_layout_at_its_own_rank() {
+    let (x, y) = data(8, 13, 3.0);
+    let xt = x.t().to_owned();
+    let wide = Array2::from_shape_fn(
+        (8, 26),
+        |(i, j)| if j % 2 == 0 { x[[i, j / 2]] } else { 7.0 },
+    );
+    for view in [x.view(), xt.t(), wide.slice(s![.., ..;2])] {
+        let mut net = TwoLayer::new();
+        net.feed(TwoLayer::X, &view).unwrap();
+        assert_eq!(net.value(TwoLayer::X).unwrap(), x);
+    }
+    let mut net = TwoLayer::new();
+    net.feed(TwoLayer::X, &x).unwrap();
+    let err = net.feed("X", &y).unwrap_err();
+    assert!(
+        matches!(&err, Error::Shape { node, found, .. } if node == "X" && found == &[8]),
+        "{err}"
+    );
+    assert_eq!(
+        net.value(TwoLayer::X).unwrap(),
+        x,
+        "a failed feed changes nothing"
+    );
+    // A smaller batch after a larger one: the buffer takes the new shape.
+    let x3 = x.slice(s![..3, ..]);
+    net.feed(TwoLayer::X, &x3).unwrap();
+    assert_eq!(net.value(TwoLayer::X).unwrap(), x3);
+}

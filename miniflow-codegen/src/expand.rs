@@ -355,7 +355,9 @@ impl Ctx<'_> {
         let input_params = self.input_params();
         let own_forward_loss = self.with_own_inputs(|v| quote!(self.#forward_loss(self.__fed, #v)));
         let own_backward = self.with_own_inputs(|v| quote!(self.__backward(#v)));
-        let own_backward_sgd = self.with_own_inputs(|v| quote!(self.__backward_sgd(lr, #v)));
+        let own_sgd = self.with_own_inputs(|v| quote!(self.__sgd(lr, self.__fed, #v)));
+        let input_args = self.inputs().into_iter().map(|i| self.input_param(i));
+        let input_args = quote!(#(#input_args),*);
         let spec = self.spec();
         let set_input = self.set_input();
         let set_param = self.set_param();
@@ -466,6 +468,15 @@ impl Ctx<'_> {
                     ::core::result::Result::Ok(())
                 }
 
+                /// A training step's forward and fused backward, on input views (the fed
+                /// buffers, or a borrowed batch); returns the loss.
+                fn __sgd(&mut self, lr: #elem, fed: [bool; #n_inputs], #input_params) -> #core::Result<#elem> {
+                    self.#forward_loss(fed, #input_args)?;
+                    let loss = self.#loss_value[()];
+                    self.__backward_sgd(lr, #input_args)?;
+                    ::core::result::Result::Ok(loss)
+                }
+
                 fn __backward_sgd(&mut self, lr: #elem, #input_params) -> #core::Result<()> {
                     #backward_sgd_body
                     ::core::result::Result::Ok(())
@@ -488,6 +499,10 @@ impl Ctx<'_> {
                 }
 
                 fn set_input(&mut self, name: &str, value: #core::ndarray::ArrayViewD<'_, #elem>) -> #core::Result<()> {
+                    self.__feed_view(name, value)
+                }
+
+                fn __feed_view<__MfD: #core::ndarray::Dimension>(&mut self, name: &str, value: #core::ndarray::ArrayView<'_, #elem, __MfD>) -> #core::Result<()> {
                     #set_input
                 }
 
@@ -525,10 +540,9 @@ impl Ctx<'_> {
                         self.__grads = false;
                         return ::core::result::Result::Ok(loss);
                     }
-                    let loss = #core::Network::forward(self)?;
+                    self.__grads = false;
                     self.__fresh = false;
-                    #own_backward_sgd?;
-                    ::core::result::Result::Ok(loss)
+                    #own_sgd
                 }
 
                 fn evaluate_dyn(&mut self, name: &str) -> #core::Result<#core::ndarray::ArrayViewD<'_, #elem>> {
@@ -633,14 +647,13 @@ impl Ctx<'_> {
                 #checks
                 self.__fresh = false;
                 self.__grads = false;
+                if !self.__check {
+                    return self.__sgd(lr, [true; #n], #views);
+                }
                 self.#forward([true; #n], #views)?;
                 let loss = self.#loss[()];
-                if self.__check {
-                    self.__backward(#views)?;
-                    #core::rt::sgd_checked(self, lr)?;
-                } else {
-                    self.__backward_sgd(lr, #views)?;
-                }
+                self.__backward(#views)?;
+                #core::rt::sgd_checked(self, lr)?;
                 ::core::result::Result::Ok(loss)
             }
 

@@ -173,6 +173,22 @@ pub trait Network {
     /// are checked for consistency across inputs at the next forward.
     fn set_input(&mut self, name: &str, value: ArrayViewD<'_, Self::Elem>) -> Result<()>;
 
+    /// [`set_input`](Network::set_input) at the value's own rank, which
+    /// [`feed`](Network::feed) calls: generated networks copy a contiguous batch straight
+    /// into the input's buffer without going through a dynamic-rank view (most of a small
+    /// network's feed). Not for direct use.
+    #[doc(hidden)]
+    fn __feed_view<D: Dimension>(
+        &mut self,
+        name: &str,
+        value: ArrayView<'_, Self::Elem, D>,
+    ) -> Result<()>
+    where
+        Self: Sized,
+    {
+        self.set_input(name, value.into_dyn())
+    }
+
     /// Copies `value` into param `name`, which must have exactly its declared shape.
     fn set_param(&mut self, name: &str, value: ArrayViewD<'_, Self::Elem>) -> Result<()>;
 
@@ -216,7 +232,7 @@ pub trait Network {
         S: Data<Elem = Self::Elem>,
         D: Dimension,
     {
-        self.set_input(key.name(), value.view().into_dyn())
+        self.__feed_view(key.name(), value.view())
     }
 
     /// Sets param `key` (a typed handle such as `Net::W`, or a name) to `value`, which must

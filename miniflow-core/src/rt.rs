@@ -12,13 +12,22 @@ pub use std::borrow::Cow;
 
 /// Copies `value` into `buf` after checking it against the declared shape `decl`; reallocates
 /// `buf` only when the shape changes.
-pub fn load<T: Scalar, D: Dimension>(
+pub fn load<T: Scalar, D: Dimension, E: Dimension>(
     buf: &mut Array<T, D>,
-    value: ArrayViewD<'_, T>,
+    value: ArrayView<'_, T, E>,
     node: &str,
     decl: &[DimSpec],
 ) -> Result<()> {
-    check_shape(&value, node, decl)?;
+    check_dims(value.shape(), node, decl)?;
+    // The common case, a contiguous batch of the buffer's shape: one slice copy (the general
+    // path below converts the dynamic-rank view and walks it with a Zip: most of a small
+    // network's feed).
+    if buf.shape() == value.shape() {
+        if let (Some(src), Some(dst)) = (value.as_slice(), buf.as_slice_mut()) {
+            dst.copy_from_slice(src);
+            return Ok(());
+        }
+    }
     let value = value
         .view()
         .into_dimensionality::<D>()
