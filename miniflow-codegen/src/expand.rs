@@ -155,7 +155,11 @@ fn hygienic(tokens: TokenStream) -> TokenStream {
                     let after_dot = k > 0
                         && (is(tts.get(k - 1), '.')
                             || matches!(tts.get(k - 1), Some(TokenTree::Ident(f)) if f == "fn"));
-                    let field = in_braces && is(tts.get(k + 1), ':') && !is(tts.get(k + 2), ':');
+                    // A field's colon stands alone; a path's `::` is a joint pair (and a
+                    // field's type may itself start with `::`).
+                    let field = in_braces
+                        && matches!(tts.get(k + 1), Some(TokenTree::Punct(p))
+                            if p.as_char() == ':' && p.spacing() == proc_macro2::Spacing::Alone);
                     if after_dot || field {
                         tt.clone()
                     } else {
@@ -1234,6 +1238,24 @@ mod tests {
         );
         // The labels get no gradient buffer and no contribution.
         assert!(!out.contains("g_t"), "{out}");
+    }
+
+    #[test]
+    fn hygiene_keeps_field_names_whatever_their_type() {
+        // A field typed by an absolute path (`fed: ::a::B`) is a field, not a path `fed::`.
+        let out = hygienic(quote!(
+            struct S {
+                fed: ::a::B,
+                lr: f64,
+            }
+            fn f(fed: u8) {
+                fed::g();
+            }
+        ))
+        .to_string();
+        assert!(out.contains("{ fed : :: a :: B , lr : f64"), "{out}");
+        assert!(out.contains("fn f (__mf_fed : u8)"), "{out}");
+        assert!(out.contains("__mf_fed :: g"), "{out}");
     }
 
     #[test]

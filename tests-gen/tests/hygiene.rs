@@ -199,3 +199,46 @@ fn raw_identifiers_are_plain_names_at_run_time() {
     net.forward().unwrap();
     assert!(net.spec().node("type").is_ok() && net.spec().node("r#type").is_err());
 }
+
+miniflow::network! {
+    /// Inputs named like the borrowed-batch step's own parameters and locals.
+    pub struct Locals {
+        input fed: [n, 2];
+        input batch: [n];
+        input lr: [];
+        param W: [2, 1];
+        param b: [1];
+        f = linear(fed, W, b);
+        e = mse(batch, f);
+        loss l = mul(lr, e);
+    }
+}
+
+#[test]
+fn a_borrowed_batch_whose_inputs_are_named_like_the_generated_locals() {
+    use miniflow::ndarray::{arr0, array};
+    use miniflow::Network;
+    let (x, y, w) = (
+        array![[1.0, 2.0], [0.5, -1.0]],
+        array![0.3, -0.2],
+        arr0(2.0),
+    );
+    let (mut fed, mut borrowed) = (Locals::new(), Locals::new());
+    for _ in 0..3 {
+        fed.feed(Locals::fed, &x).unwrap();
+        fed.feed(Locals::batch, &y).unwrap();
+        fed.feed(Locals::lr, &w).unwrap();
+        let a = fed.sgd_step(0.1).unwrap();
+        let batch = LocalsBatch {
+            fed: x.view(),
+            batch: y.view(),
+            lr: w.view(),
+        };
+        let b = borrowed.sgd_step_on(batch, 0.1).unwrap();
+        assert_eq!(a.to_bits(), b.to_bits());
+    }
+    assert_eq!(
+        fed.value(Locals::W).unwrap(),
+        borrowed.value(Locals::W).unwrap()
+    );
+}
