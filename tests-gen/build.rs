@@ -81,6 +81,20 @@ fn random_networks(count: usize, seed: u64) -> ([String; 2], String) {
             nets,
             "#[test]\nfn net{k:02}() {{\n    miniflow_randnets::check_network::<{elem_ty}>(&|| Box::new({name}::new()), {net_seed:#x});\n}}\n"
         );
+        // The borrowed-batch step against feed + sgd_step, for a network with inputs.
+        let fields: Vec<String> = net
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.kind, netgen::Kind::Leaf { param: false, .. }))
+            .map(|n| format!("{0}: f({0:?}).into_dimensionality().unwrap()", n.name))
+            .collect();
+        if !fields.is_empty() {
+            let _ = writeln!(
+                nets,
+                "#[test]\nfn net{k:02}_borrowed() {{\n    miniflow_randnets::check_borrowed::<{elem_ty}, {name}>({net_seed:#x}, |net, f, lr| {{\n        net.sgd_step_on({name}Batch {{ {} }}, lr)\n    }});\n}}\n",
+                fields.join(", ")
+            );
+        }
         let _ = writeln!(sources, "    ({name:?}, {body:?}),");
     }
     sources.push_str("];\n");

@@ -714,3 +714,81 @@ pub fn check_huge_inputs<T: Scalar>(make: &Make<T>) {
         .unwrap_or_else(|e| panic!("{name}: sgd_step: {e}"));
     assert!(loss.is_finite(), "{name}: loss after a step {loss}");
 }
+
+/// Looks up an input's value in a feed, for a borrowed-batch step.
+pub type Lookup<'a, T> = dyn Fn(&str) -> ArrayViewD<'a, T> + 'a;
+
+/// The borrowed-batch step against `feed` + `sgd_step`, bit for bit: two networks from the
+/// same params, three steps (the last in check mode), one fed and stepped, the other stepped
+/// by `step` on views of the same batch (a closure the build script writes per network, which
+/// builds `<Net>Batch` from `lookup`). The borrowed network's own input buffers hold other
+/// values, so reading them instead of the batch would show.
+pub fn check_borrowed<T: Scalar, N: Network<Elem = T> + Default>(
+    seed: u64,
+    step: impl for<'a> Fn(&mut N, &Lookup<'a, T>, T) -> miniflow::Result<T>,
+) {
+    let mut rng = SplitMix(seed ^ 0xb0_77_0e_d0);
+    let sizes: Sizes = [("batch", 1 + rng.below(5)), ("n", 1 + rng.below(4))];
+    let (mut fed, mut borrowed) = (N::default(), N::default());
+    let spec = fed.spec().clone();
+    let name = &*spec.name;
+    let first = random_feed::<T>(&spec, &sizes, &mut rng);
+    feed_net(&mut fed, &first);
+    feed_net(&mut borrowed, &random_feed::<T>(&spec, &sizes, &mut rng));
+    // The same params in both.
+    for (leaf, value) in &first {
+        if matches!(spec.node(leaf).map(|n| n.kind), Ok(NodeKind::Param)) {
+            borrowed.set_param(leaf, value.view()).expect("param");
+        }
+    }
+    let lr = T::from_f64(0.05);
+    for k in 0..3 {
+        let feed = if k == 0 {
+            first.clone()
+        } else {
+            random_feed::<T>(&spec, &sizes, &mut rng)
+        };
+        if k == 2 {
+            fed.set_check_finite(true);
+            borrowed.set_check_finite(true);
+        }
+        for (leaf, value) in &feed {
+            if !matches!(spec.node(leaf).map(|n| n.kind), Ok(NodeKind::Param)) {
+                fed.set_input(leaf, value.view()).expect("input");
+            }
+        }
+        let a = fed.sgd_step(lr);
+        let lookup = |leaf: &str| {
+            feed.iter()
+                .find(|(n, _)| *n == leaf)
+                .map(|(_, v)| v.view())
+                .expect("every input is in the feed")
+        };
+        let b = step(&mut borrowed, &lookup, lr);
+        match (a, b) {
+            (Ok(a), Ok(b)) => assert_eq!(
+                Scalar::to_f64(a).to_bits(),
+                Scalar::to_f64(b).to_bits(),
+                "{name}: step {k}: loss {a} vs {b}"
+            ),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{name}: step {k}"),
+            (a, b) => panic!("{name}: step {k}: fed {a:?}, borrowed {b:?}"),
+        }
+        for node in spec
+            .nodes
+            .iter()
+            .filter(|n| !matches!(n.kind, NodeKind::Input { .. }))
+        {
+            let (x, y) = (fed.value_dyn(&node.name), borrowed.value_dyn(&node.name));
+            let (x, y) = (x.expect("value"), y.expect("value"));
+            assert!(
+                x.shape() == y.shape()
+                    && x.iter()
+                        .zip(y.iter())
+                        .all(|(p, q)| Scalar::to_f64(*p).to_bits() == Scalar::to_f64(*q).to_bits()),
+                "{name}.{}: step {k}: {x} vs {y}",
+                node.name
+            );
+        }
+    }
+}
