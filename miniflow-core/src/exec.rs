@@ -541,13 +541,61 @@ pub(crate) fn shape_message(op: Op, message: &str, shapes: &[&[usize]]) -> Strin
     message
 }
 
+/// Read access to a node-indexed slice of buffers but one, whose buffer is borrowed mutably
+/// beside it (splitting the borrow costs nothing; moving the buffer out would build an empty
+/// dynamic-rank array each time).
+struct Others<'a, T> {
+    before: &'a [ArrayD<T>],
+    after: &'a [ArrayD<T>],
+}
+
+impl<'a, T> Others<'a, T> {
+    /// Every buffer of `all`.
+    fn all(all: &'a [ArrayD<T>]) -> Self {
+        Others {
+            before: all,
+            after: &[],
+        }
+    }
+
+    /// Node `a`'s buffer; `None` for the one borrowed mutably.
+    fn get(&self, a: usize) -> Option<&'a ArrayD<T>> {
+        match a.checked_sub(self.before.len()) {
+            None => self.before.get(a),
+            Some(k) => self.after.get(k.checked_sub(1)?),
+        }
+    }
+
+    /// Node `a`'s buffer, which a kernel reads: never the one borrowed mutably (a node is
+    /// never its own argument, and an update never reads its target, as the program checked).
+    fn read(&self, a: usize) -> &'a ArrayD<T> {
+        self.get(a)
+            .unwrap_or_else(|| unreachable!("a kernel reads the buffer it writes"))
+    }
+}
+
+/// `bufs[i]`, mutably, and the others.
+fn split<T>(bufs: &mut [ArrayD<T>], i: usize) -> (&mut ArrayD<T>, Others<'_, T>) {
+    let (before, rest) = bufs.split_at_mut(i);
+    let (buf, after) = rest
+        .split_first_mut()
+        .unwrap_or_else(|| unreachable!("node {i} has a buffer"));
+    (buf, Others { before, after })
+}
+
 /// Calls `f` with views of `values[args[..]]`, without allocating for up to four arguments.
+/// The argument being written (an update's target, which its kernel does not read) is an
+/// empty view.
 fn with_args<T, R>(
-    values: &[ArrayD<T>],
+    values: &Others<'_, T>,
     args: &[usize],
     f: impl FnOnce(&[ArrayViewD<'_, T>]) -> R,
 ) -> R {
-    let v = |a: usize| values[a].view();
+    let v = |a: usize| match values.get(a) {
+        Some(v) => v.view(),
+        None => ArrayViewD::from_shape(IxDyn(&[0]), &[])
+            .unwrap_or_else(|_| unreachable!("an empty view of no elements")),
+    };
     match *args {
         [] => f(&[]),
         [a] => f(&[v(a)]),
@@ -605,16 +653,15 @@ pub(crate) fn run_forward<T: Scalar>(
     for &i in &f.ops {
         let node = &prog.dag.nodes[i];
         let Some(op) = node.as_op() else { continue };
-        // A node is never its own argument (the plan checked), so its buffer can be moved out.
-        let mut out = std::mem::take(&mut values[i]);
-        let r = with_args(values, &node.args, |args| {
+        // A node is never its own argument (the plan checked).
+        let (out, others) = split(values, i);
+        let r = with_args(&others, &node.args, |args| {
             let node = DynNode {
                 args,
                 attrs: &prog.attrs[i],
             };
             ops::forward_dyn(op, &node, out.view_mut())
         });
-        values[i] = out;
         r.map_err(|e| prog.kernel_error(i, e))?;
         if opts.check {
             crate::rt::check_finite(values[i].view(), &prog.names[i], "forward")?;
@@ -655,38 +702,35 @@ pub(crate) fn run_schedule<T: Scalar>(
         let Some(op) = node.as_op() else { continue };
         let into_value = step.sink == Sink::Update;
         // The target is never the step's node, and an update's kernel never reads its target
-        // (checked when the program was made): its buffer can be moved out.
-        let mut buf = if into_value {
-            std::mem::take(&mut values[step.target])
+        // (checked when the program was made): its buffer can be borrowed beside the rest.
+        let (buf, vals, g) = if into_value {
+            let (buf, vals) = split(values, step.target);
+            (buf, vals, &grads[step.node])
         } else {
-            std::mem::take(&mut grads[step.target])
+            let (buf, gs) = split(grads, step.target);
+            (buf, Others::all(values), gs.read(step.node))
         };
         let out = match step.sink {
             Sink::Write => GradOut::write(buf.view_mut()),
             Sink::Add => GradOut::add(buf.view_mut()),
             Sink::Update => GradOut::add_scaled(buf.view_mut(), -lr),
         };
-        let r = with_args(values, &node.args, |args| {
+        let r = with_args(&vals, &node.args, |args| {
             let b = DynBackward {
                 node: DynNode {
                     args,
                     attrs: &prog.attrs[step.node],
                 },
-                value: values[step.node].view(),
-                g: grads[step.node].view(),
+                value: vals.read(step.node).view(),
+                g: g.view(),
             };
             match step.fused {
                 Some(inner) => {
-                    ops::fused_backward_dyn(step.kernel.path, values[inner].view(), &b, out)
+                    ops::fused_backward_dyn(step.kernel.path, vals.read(inner).view(), &b, out)
                 }
                 None => ops::backward_dyn(op, &b, step.arg_pos, out),
             }
         });
-        if into_value {
-            values[step.target] = buf;
-        } else {
-            grads[step.target] = buf;
-        }
         r.map_err(|e| prog.kernel_error(step.node, e))?;
         if check && last[k] {
             let done = if into_value { &values } else { &grads };
