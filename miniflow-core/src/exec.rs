@@ -318,7 +318,7 @@ pub(crate) struct Program {
     last: [Vec<bool>; 2],
     /// The nodes with a gradient buffer in either schedule: both passes size them all, so
     /// switching between them never allocates.
-    grad_bufs: Vec<bool>,
+    grad_bufs: Vec<usize>,
 }
 
 impl Program {
@@ -402,7 +402,7 @@ impl Program {
                 .collect()
         });
         let grad_bufs = (0..n)
-            .map(|i| plan.backward.grads[i] || plan.training.grads[i])
+            .filter(|&i| plan.backward.grads[i] || plan.training.grads[i])
             .collect();
         Ok(Program {
             names,
@@ -583,19 +583,14 @@ fn split<T>(bufs: &mut [ArrayD<T>], i: usize) -> (&mut ArrayD<T>, Others<'_, T>)
     (buf, Others { before, after })
 }
 
-/// Calls `f` with views of `values[args[..]]`, without allocating for up to four arguments.
-/// The argument being written (an update's target, which its kernel does not read) is an
-/// empty view.
-fn with_args<T, R>(
-    values: &Others<'_, T>,
+/// Calls `f` with `values[args[..]]` (`None` for the buffer borrowed mutably), without
+/// allocating for up to four arguments.
+fn with_args<'a, T, R>(
+    values: &Others<'a, T>,
     args: &[usize],
-    f: impl FnOnce(&[ArrayViewD<'_, T>]) -> R,
+    f: impl FnOnce(&[Option<&'a ArrayD<T>>]) -> R,
 ) -> R {
-    let v = |a: usize| match values.get(a) {
-        Some(v) => v.view(),
-        None => ArrayViewD::from_shape(IxDyn(&[0]), &[])
-            .unwrap_or_else(|_| unreachable!("an empty view of no elements")),
-    };
+    let v = |a: usize| values.get(a);
     match *args {
         [] => f(&[]),
         [a] => f(&[v(a)]),
@@ -688,15 +683,15 @@ pub(crate) fn run_schedule<T: Scalar>(
     if !schedule.grads[dag.loss] {
         return Ok(()); // nothing wants a gradient
     }
-    for (i, _) in prog.grad_bufs.iter().enumerate().filter(|(_, &g)| g) {
+    for &i in &prog.grad_bufs {
         if grads[i].shape() != values[i].shape() {
             grads[i] = zeros(&names[i], values[i].shape())?;
         }
     }
     for &z in &schedule.zeroed {
-        grads[z].fill(T::zero());
+        fill(&mut grads[z], T::zero());
     }
-    grads[dag.loss].fill(T::one());
+    fill(&mut grads[dag.loss], T::one());
     for (k, step) in schedule.steps.iter().enumerate() {
         let node = &dag.nodes[step.node];
         let Some(op) = node.as_op() else { continue };
@@ -721,13 +716,11 @@ pub(crate) fn run_schedule<T: Scalar>(
                     args,
                     attrs: &prog.attrs[step.node],
                 },
-                value: vals.read(step.node).view(),
-                g: g.view(),
+                value: vals.read(step.node),
+                g,
             };
             match step.fused {
-                Some(inner) => {
-                    ops::fused_backward_dyn(step.kernel.path, vals.read(inner).view(), &b, out)
-                }
+                Some(inner) => ops::fused_backward_dyn(step.kernel.path, vals.read(inner), &b, out),
                 None => ops::backward_dyn(op, &b, step.arg_pos, out),
             }
         });
@@ -741,6 +734,15 @@ pub(crate) fn run_schedule<T: Scalar>(
         crate::optim::sgd_update(values[p].view_mut(), grads[p].view(), lr);
     }
     Ok(())
+}
+
+/// Sets every element of `a` to `x`: as a slice when `a` is in standard order (always, for
+/// the buffers [`zeros`] makes), which skips a dynamic-rank contiguity check.
+fn fill<T: Scalar>(a: &mut ArrayD<T>, x: T) {
+    match a.as_slice_mut() {
+        Some(s) => s.fill(x),
+        None => a.fill(x),
+    }
 }
 
 /// A zero-filled array of `shape` for node `node`, or [`Error::TooLarge`] if its size
