@@ -64,6 +64,20 @@ macro_rules! mlp {
 }
 
 mlp!(Tiny64, Tiny64Batch, f64, 2, 1, 1);
+
+miniflow::network! {
+    /// The seed's network: `X [2, 2]`, `linear -> sigmoid -> mse`, where per-step overhead is
+    /// all there is to measure.
+    struct Course {
+        input X: [batch, 2];
+        input y: [batch];
+        param W: [2, 1];
+        param b: [1];
+        f = linear(X, W, b);
+        a = sigmoid(f);
+        loss cost = mse(y, a);
+    }
+}
 mlp!(Course64, Course64Batch, f64, 13, 10, 1);
 mlp!(Mnist64, Mnist64Batch, f64, 784, 256, 1);
 mlp!(Wide64, Wide64Batch, f64, 1024, 1024, 1);
@@ -260,6 +274,48 @@ fn bench_shape<N: StepOn + Default>(c: &mut Criterion, dtype: &str, shape: Shape
     group.finish();
 }
 
+/// The seed's network, generated and as a runtime graph (group `course`): the fixed cost of
+/// a step, feeds included.
+fn bench_course(c: &mut Criterion) {
+    let x = Array2::from_shape_vec((2, 2), vec![-1.0, -2.0, -1.0, -2.0]).expect("X");
+    let y = Array1::from_vec(vec![1.0, 2.0]);
+    let w = Array2::from_shape_vec((2, 1), vec![2.0, 3.0]).expect("W");
+    let b = Array1::from_vec(vec![-3.0]);
+    let mut net = Course::default();
+    net.set_param("W", w.view().into_dyn()).expect("W");
+    net.set_param("b", b.view().into_dyn()).expect("b");
+    let mut g = Graph::<f64>::new();
+    let (gx, gy) = (g.input("X").expect("graph"), g.input("y").expect("graph"));
+    let gw = g.param("W", &[2, 1]).expect("graph");
+    let gb = g.param("b", &[1]).expect("graph");
+    let f = g.linear("f", gx, gw, gb).expect("graph");
+    let a = g.sigmoid("a", f).expect("graph");
+    let cost = g.mse("cost", gy, a).expect("graph");
+    g.set_loss(cost).expect("graph");
+    g.set("W", &w).expect("W");
+    g.set("b", &b).expect("b");
+    fn step<N: Network<Elem = f64>>(n: &mut N, x: &Array2<f64>, y: &Array1<f64>) -> f64 {
+        n.feed("X", x).expect("X");
+        n.feed("y", y).expect("y");
+        n.sgd_step(1e-3).expect("step")
+    }
+    // Same work, bit for bit.
+    for _ in 0..2 {
+        let (l, r) = (step(&mut net, &x, &y), step(&mut g, &x, &y));
+        assert_eq!(l.to_bits(), r.to_bits(), "{l} {r}");
+    }
+    let mut group = c.benchmark_group("course");
+    group.measurement_time(Duration::from_secs(2));
+    group.warm_up_time(Duration::from_millis(500));
+    group.bench_function("generated", |bench| {
+        bench.iter(|| step(&mut net, black_box(&x), black_box(&y)))
+    });
+    group.bench_function("graph", |bench| {
+        bench.iter(|| step(&mut g, black_box(&x), black_box(&y)))
+    });
+    group.finish();
+}
+
 /// The GEMM references at 1024³: `c = a·b` on each kernel.
 const GEMMS: [&str; 3] = ["miniflow", "matrixmultiply", "gemm-crate"];
 
@@ -316,6 +372,7 @@ fn gemm<T: Scalar>(c: &mut Criterion, dtype: &str, when: &str) {
 }
 
 fn benches(c: &mut Criterion) {
+    bench_course(c);
     gemm::<f64>(c, "f64", "");
     bench_shape::<Tiny64>(c, "f64", SHAPES[0]);
     bench_shape::<Course64>(c, "f64", SHAPES[1]);

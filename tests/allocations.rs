@@ -190,3 +190,39 @@ fn a_step_on_a_borrowed_batch_allocates_nothing() {
         "50 borrowed-batch steps allocated {steady} times"
     );
 }
+
+/// The runtime graph run as a `Network` (the plan executor) allocates nothing in a steady
+/// step either, at a batch size it has seen (a new one sizes its buffers anew).
+#[test]
+fn graph_step_allocates_nothing() {
+    let net = Course::default();
+    let (mut g, _) = miniflow::Graph::<f64>::from_spec(net.spec()).unwrap();
+    for p in ["W", "b"] {
+        g.set_param(p, net.value_dyn(p).unwrap()).unwrap();
+    }
+    let (x, y) = batch::<f64>(11, 2);
+    let step = |g: &mut miniflow::Graph<f64>| {
+        g.feed("X", &x).unwrap();
+        g.feed("y", &y).unwrap();
+        g.sgd_step(1e-2).unwrap();
+    };
+    assert!(
+        allocations_during(|| step(&mut g)) > 0,
+        "the first step sizes the buffers"
+    );
+    let steady = allocations_during(|| (0..50).for_each(|_| step(&mut g)));
+    assert_eq!(steady, 0, "50 steady graph steps allocated {steady} times");
+    let mut sgd = Sgd::new(1e-2);
+    let generic = allocations_during(|| {
+        for _ in 0..50 {
+            g.feed("X", &x).unwrap();
+            g.feed("y", &y).unwrap();
+            g.forward_backward().unwrap();
+            sgd.step(&mut g).unwrap();
+        }
+    });
+    assert_eq!(
+        generic, 0,
+        "50 graph forward/backward/Sgd steps allocated {generic} times"
+    );
+}

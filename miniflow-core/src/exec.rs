@@ -318,7 +318,7 @@ pub(crate) struct Program {
     last: [Vec<bool>; 2],
     /// The nodes with a gradient buffer in either schedule: both passes size them all, so
     /// switching between them never allocates.
-    grad_bufs: Vec<bool>,
+    grad_bufs: Vec<usize>,
 }
 
 impl Program {
@@ -402,7 +402,7 @@ impl Program {
                 .collect()
         });
         let grad_bufs = (0..n)
-            .map(|i| plan.backward.grads[i] || plan.training.grads[i])
+            .filter(|&i| plan.backward.grads[i] || plan.training.grads[i])
             .collect();
         Ok(Program {
             names,
@@ -541,13 +541,56 @@ pub(crate) fn shape_message(op: Op, message: &str, shapes: &[&[usize]]) -> Strin
     message
 }
 
-/// Calls `f` with views of `values[args[..]]`, without allocating for up to four arguments.
-fn with_args<T, R>(
-    values: &[ArrayD<T>],
+/// Read access to a node-indexed slice of buffers but one, whose buffer is borrowed mutably
+/// beside it (splitting the borrow costs nothing; moving the buffer out would build an empty
+/// dynamic-rank array each time).
+struct Others<'a, T> {
+    before: &'a [ArrayD<T>],
+    after: &'a [ArrayD<T>],
+}
+
+impl<'a, T> Others<'a, T> {
+    /// Every buffer of `all`.
+    fn all(all: &'a [ArrayD<T>]) -> Self {
+        Others {
+            before: all,
+            after: &[],
+        }
+    }
+
+    /// Node `a`'s buffer; `None` for the one borrowed mutably.
+    fn get(&self, a: usize) -> Option<&'a ArrayD<T>> {
+        match a.checked_sub(self.before.len()) {
+            None => self.before.get(a),
+            Some(k) => self.after.get(k.checked_sub(1)?),
+        }
+    }
+
+    /// Node `a`'s buffer, which a kernel reads: never the one borrowed mutably (a node is
+    /// never its own argument, and an update never reads its target, as the program checked).
+    fn read(&self, a: usize) -> &'a ArrayD<T> {
+        self.get(a)
+            .unwrap_or_else(|| unreachable!("a kernel reads the buffer it writes"))
+    }
+}
+
+/// `bufs[i]`, mutably, and the others.
+fn split<T>(bufs: &mut [ArrayD<T>], i: usize) -> (&mut ArrayD<T>, Others<'_, T>) {
+    let (before, rest) = bufs.split_at_mut(i);
+    let (buf, after) = rest
+        .split_first_mut()
+        .unwrap_or_else(|| unreachable!("node {i} has a buffer"));
+    (buf, Others { before, after })
+}
+
+/// Calls `f` with `values[args[..]]` (`None` for the buffer borrowed mutably), without
+/// allocating for up to four arguments.
+fn with_args<'a, T, R>(
+    values: &Others<'a, T>,
     args: &[usize],
-    f: impl FnOnce(&[ArrayViewD<'_, T>]) -> R,
+    f: impl FnOnce(&[Option<&'a ArrayD<T>>]) -> R,
 ) -> R {
-    let v = |a: usize| values[a].view();
+    let v = |a: usize| values.get(a);
     match *args {
         [] => f(&[]),
         [a] => f(&[v(a)]),
@@ -605,16 +648,15 @@ pub(crate) fn run_forward<T: Scalar>(
     for &i in &f.ops {
         let node = &prog.dag.nodes[i];
         let Some(op) = node.as_op() else { continue };
-        // A node is never its own argument (the plan checked), so its buffer can be moved out.
-        let mut out = std::mem::take(&mut values[i]);
-        let r = with_args(values, &node.args, |args| {
+        // A node is never its own argument (the plan checked).
+        let (out, others) = split(values, i);
+        let r = with_args(&others, &node.args, |args| {
             let node = DynNode {
                 args,
                 attrs: &prog.attrs[i],
             };
             ops::forward_dyn(op, &node, out.view_mut())
         });
-        values[i] = out;
         r.map_err(|e| prog.kernel_error(i, e))?;
         if opts.check {
             crate::rt::check_finite(values[i].view(), &prog.names[i], "forward")?;
@@ -641,52 +683,47 @@ pub(crate) fn run_schedule<T: Scalar>(
     if !schedule.grads[dag.loss] {
         return Ok(()); // nothing wants a gradient
     }
-    for (i, _) in prog.grad_bufs.iter().enumerate().filter(|(_, &g)| g) {
+    for &i in &prog.grad_bufs {
         if grads[i].shape() != values[i].shape() {
             grads[i] = zeros(&names[i], values[i].shape())?;
         }
     }
     for &z in &schedule.zeroed {
-        grads[z].fill(T::zero());
+        fill(&mut grads[z], T::zero());
     }
-    grads[dag.loss].fill(T::one());
+    fill(&mut grads[dag.loss], T::one());
     for (k, step) in schedule.steps.iter().enumerate() {
         let node = &dag.nodes[step.node];
         let Some(op) = node.as_op() else { continue };
         let into_value = step.sink == Sink::Update;
         // The target is never the step's node, and an update's kernel never reads its target
-        // (checked when the program was made): its buffer can be moved out.
-        let mut buf = if into_value {
-            std::mem::take(&mut values[step.target])
+        // (checked when the program was made): its buffer can be borrowed beside the rest.
+        let (buf, vals, g) = if into_value {
+            let (buf, vals) = split(values, step.target);
+            (buf, vals, &grads[step.node])
         } else {
-            std::mem::take(&mut grads[step.target])
+            let (buf, gs) = split(grads, step.target);
+            (buf, Others::all(values), gs.read(step.node))
         };
         let out = match step.sink {
             Sink::Write => GradOut::write(buf.view_mut()),
             Sink::Add => GradOut::add(buf.view_mut()),
             Sink::Update => GradOut::add_scaled(buf.view_mut(), -lr),
         };
-        let r = with_args(values, &node.args, |args| {
+        let r = with_args(&vals, &node.args, |args| {
             let b = DynBackward {
                 node: DynNode {
                     args,
                     attrs: &prog.attrs[step.node],
                 },
-                value: values[step.node].view(),
-                g: grads[step.node].view(),
+                value: vals.read(step.node),
+                g,
             };
             match step.fused {
-                Some(inner) => {
-                    ops::fused_backward_dyn(step.kernel.path, values[inner].view(), &b, out)
-                }
+                Some(inner) => ops::fused_backward_dyn(step.kernel.path, vals.read(inner), &b, out),
                 None => ops::backward_dyn(op, &b, step.arg_pos, out),
             }
         });
-        if into_value {
-            values[step.target] = buf;
-        } else {
-            grads[step.target] = buf;
-        }
         r.map_err(|e| prog.kernel_error(step.node, e))?;
         if check && last[k] {
             let done = if into_value { &values } else { &grads };
@@ -697,6 +734,15 @@ pub(crate) fn run_schedule<T: Scalar>(
         crate::optim::sgd_update(values[p].view_mut(), grads[p].view(), lr);
     }
     Ok(())
+}
+
+/// Sets every element of `a` to `x`: as a slice when `a` is in standard order (always, for
+/// the buffers [`zeros`] makes), which skips a dynamic-rank contiguity check.
+fn fill<T: Scalar>(a: &mut ArrayD<T>, x: T) {
+    match a.as_slice_mut() {
+        Some(s) => s.fill(x),
+        None => a.fill(x),
+    }
 }
 
 /// A zero-filled array of `shape` for node `node`, or [`Error::TooLarge`] if its size

@@ -914,7 +914,12 @@ impl<T: Scalar> Graph<T> {
     fn copy_into(&mut self, i: usize, value: ArrayViewD<'_, T>) {
         let buf = &mut self.values[i];
         if buf.shape() == value.shape() {
-            buf.assign(&value);
+            // Both in standard order (the usual case): a plain copy, several times faster
+            // than a dynamic-rank `assign` on a small batch.
+            match (buf.as_slice_mut(), value.as_slice()) {
+                (Some(to), Some(from)) => to.copy_from_slice(from),
+                _ => buf.assign(&value),
+            }
         } else {
             *buf = value.to_owned();
             self.net.shape_gen += 1;
@@ -1129,9 +1134,9 @@ impl<T: Scalar> Graph<T> {
         }
     }
 
-    fn arg_value(&self, node: usize, arg: usize) -> Result<ArrayViewD<'_, T>> {
+    fn arg_value(&self, node: usize, arg: usize) -> Result<&ArrayD<T>> {
         match (self.has_value[arg], self.op_of(arg)) {
-            (true, _) => Ok(self.values[arg].view()),
+            (true, _) => Ok(&self.values[arg]),
             (false, None) => Err(Error::MissingFeed {
                 input: self.name_of(arg).to_string(),
                 needed_by: self.name_of(node).to_string(),
@@ -1144,12 +1149,12 @@ impl<T: Scalar> Graph<T> {
     }
 
     fn compute(&self, i: usize, op: Op) -> Result<ArrayD<T>> {
-        let args: Vec<ArrayViewD<'_, T>> = self.nodes[i]
+        let args: Vec<Option<&ArrayD<T>>> = self.nodes[i]
             .args
             .iter()
-            .map(|&a| self.arg_value(i, a))
+            .map(|&a| self.arg_value(i, a).map(Some))
             .collect::<Result<_>>()?;
-        let shapes: Vec<&[usize]> = args.iter().map(|a| a.shape()).collect();
+        let shapes: Vec<&[usize]> = args.iter().flatten().map(|a| a.shape()).collect();
         let shape = op.infer_shape(&shapes).map_err(|e| Error::OpShape {
             node: self.name_of(i).to_string(),
             message: exec::shape_message(op, &e.message(op, &self.arg_names(i)), &shapes),
@@ -1324,10 +1329,10 @@ impl<T: Scalar> Graph<T> {
         g: &ArrayD<T>,
         out: GradOut<'_, T, IxDyn>,
     ) -> Result<()> {
-        let args: Vec<ArrayViewD<'_, T>> = self.nodes[i]
+        let args: Vec<Option<&ArrayD<T>>> = self.nodes[i]
             .args
             .iter()
-            .map(|&a| self.arg_value(i, a))
+            .map(|&a| self.arg_value(i, a).map(Some))
             .collect::<Result<_>>()?;
         if !self.has_value[i] {
             return Err(Error::BackwardBeforeForward);
@@ -1337,8 +1342,8 @@ impl<T: Scalar> Graph<T> {
                 args: &args,
                 attrs: &self.spec.nodes[i].attrs,
             },
-            value: self.values[i].view(),
-            g: g.view(),
+            value: &self.values[i],
+            g,
         };
         ops::backward_dyn(op, &b, k, out).map_err(|e| self.kernel(i, e))
     }

@@ -29,8 +29,7 @@ pub(crate) fn forward_dyn<T: Scalar>(
     n: &DynNode<'_, T>,
     out: ArrayViewMutD<'_, T>,
 ) -> Result<(), KernelError> {
-    forward(n.args, out);
-    Ok(())
+    n.with_views(|xs| forward(xs, out))
 }
 
 /// The runtime graph's backward (the same for every argument).

@@ -58,11 +58,12 @@ pub(crate) fn backward_dyn<T: Scalar>(
     k: usize,
     dx: GradOut<'_, T, IxDyn>,
 ) -> Result<(), KernelError> {
-    let (y, z) = (b.node.arg::<IxDyn>(0)?, b.node.arg::<IxDyn>(1)?);
+    // Only the arguments the kernel reads: an in-place update of `y` has it borrowed.
+    let z = b.node.arg::<IxDyn>(1)?;
     if k == 0 {
         backward_y(z, b.g_scalar()?, dx);
     } else {
-        backward_z(y, z, b.g_scalar()?, dx);
+        backward_z(b.node.arg::<IxDyn>(0)?, z, b.g_scalar()?, dx);
     }
     Ok(())
 }

@@ -3,9 +3,7 @@
 use super::simd::multiversion;
 use super::{gemm, matmul, out_rank, sigmoid, DynBackward, DynNode, GradOut, KernelError};
 use crate::Scalar;
-use ndarray::{
-    ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut2, ArrayViewMutD, Ix1, Ix2, IxDyn, Zip,
-};
+use ndarray::{ArrayD, ArrayView1, ArrayView2, ArrayViewMut2, ArrayViewMutD, Ix1, Ix2, IxDyn, Zip};
 
 /// `out = x·w + b`.
 pub fn forward<T: Scalar>(
@@ -154,11 +152,12 @@ pub(crate) fn backward_dyn<T: Scalar>(
 /// The runtime plan executor's call of [`backward_through_sigmoid`]: `inner` is the fused
 /// sigmoid's output, `b` the linear's backward.
 pub(crate) fn backward_through_sigmoid_dyn<T: Scalar>(
-    inner: ArrayViewD<'_, T>,
+    inner: &ArrayD<T>,
     b: &DynBackward<'_, T>,
     dx: GradOut<'_, T, IxDyn>,
 ) -> Result<(), KernelError> {
     let s = inner
+        .view()
         .into_dimensionality::<Ix2>()
         .map_err(|_| KernelError::Malformed {
             what: "a fused sigmoid's output is not a matrix",

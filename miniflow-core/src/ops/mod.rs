@@ -52,7 +52,7 @@ pub use simd::SimdLevel;
 use crate::error::{Error, LabelValue};
 use crate::Scalar;
 use miniflow_ops::Op;
-use ndarray::{ArrayView, ArrayViewD, ArrayViewMut, ArrayViewMutD, Dimension, IxDyn, Zip};
+use ndarray::{ArrayD, ArrayView, ArrayViewD, ArrayViewMut, ArrayViewMutD, Dimension, IxDyn, Zip};
 
 /// Why a kernel could not compute its result from inputs of the right shapes.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -266,12 +266,14 @@ fn same_shape<'v, T, E: Dimension, D: Dimension>(
 // The runtime graph's entry points: every kernel on dynamic-rank views.
 // ---------------------------------------------------------------------------------------------
 
-/// One op node as the runtime graph holds it: its arguments' values (dynamic rank) and its
-/// literals.
+/// One op node as the runtime graph holds it: its arguments' buffers (dynamic rank) and its
+/// literals. Views are made only of the arguments a kernel reads (a view of a dynamic-rank
+/// array costs as much as a small kernel).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct DynNode<'a, T> {
-    /// The node arguments' values.
-    pub args: &'a [ArrayViewD<'a, T>],
+    /// The node arguments' values; `None` for one the caller is writing (an in-place update's
+    /// param), which the kernel called does not read.
+    pub args: &'a [Option<&'a ArrayD<T>>],
     /// The literal arguments.
     pub attrs: &'a [f64],
 }
@@ -279,10 +281,35 @@ pub(crate) struct DynNode<'a, T> {
 impl<'a, T: Scalar> DynNode<'a, T> {
     /// Node argument `k` at rank `D`.
     pub fn arg<D: Dimension>(&self, k: usize) -> Result<ArrayView<'a, T, D>, KernelError> {
-        let v = self.args.get(k).ok_or(KernelError::Malformed {
-            what: "an argument is missing",
-        })?;
-        rank(v.clone())
+        let v = self
+            .args
+            .get(k)
+            .copied()
+            .flatten()
+            .ok_or(KernelError::Malformed {
+                what: "an argument is missing",
+            })?;
+        rank(v.view())
+    }
+
+    /// Calls `f` with views of every node argument, without allocating for up to four.
+    pub fn with_views<R>(
+        &self,
+        f: impl FnOnce(&[ArrayViewD<'a, T>]) -> R,
+    ) -> Result<R, KernelError> {
+        let v = |a: &Option<&'a ArrayD<T>>| {
+            a.map(|a| a.view()).ok_or(KernelError::Malformed {
+                what: "an argument is missing",
+            })
+        };
+        Ok(match self.args {
+            [] => f(&[]),
+            [a] => f(&[v(a)?]),
+            [a, b] => f(&[v(a)?, v(b)?]),
+            [a, b, c] => f(&[v(a)?, v(b)?, v(c)?]),
+            [a, b, c, d] => f(&[v(a)?, v(b)?, v(c)?, v(d)?]),
+            args => f(&args.iter().map(v).collect::<Result<Vec<_>, _>>()?),
+        })
     }
 
     /// Literal `k` as an element.
@@ -297,25 +324,25 @@ impl<'a, T: Scalar> DynNode<'a, T> {
 }
 
 /// What a backward kernel sees in the runtime graph.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct DynBackward<'a, T> {
     /// The node.
     pub node: DynNode<'a, T>,
     /// The node's value from forward.
-    pub value: ArrayViewD<'a, T>,
+    pub value: &'a ArrayD<T>,
     /// d cost / d node.
-    pub g: ArrayViewD<'a, T>,
+    pub g: &'a ArrayD<T>,
 }
 
 impl<'a, T: Scalar> DynBackward<'a, T> {
     /// The node's value at rank `D`.
     pub fn value<D: Dimension>(&self) -> Result<ArrayView<'a, T, D>, KernelError> {
-        rank(self.value.clone())
+        rank(self.value.view())
     }
 
     /// d cost / d node at rank `D`.
     pub fn g<D: Dimension>(&self) -> Result<ArrayView<'a, T, D>, KernelError> {
-        rank(self.g.clone())
+        rank(self.g.view())
     }
 
     /// d cost / d node of a scalar node.
@@ -396,7 +423,7 @@ registry! {
 /// `path` names the kernel, `inner` is the value of the node the rule folded in.
 pub(crate) fn fused_backward_dyn<T: Scalar>(
     path: &str,
-    inner: ArrayViewD<'_, T>,
+    inner: &ArrayD<T>,
     b: &DynBackward<'_, T>,
     dx: GradOut<'_, T, IxDyn>,
 ) -> Result<(), KernelError> {
