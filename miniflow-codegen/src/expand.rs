@@ -472,12 +472,18 @@ impl Ctx<'_> {
                     ::core::result::Result::Ok(())
                 }
 
-                /// A training step's forward and fused backward, on input views (the fed
-                /// buffers, or a borrowed batch); returns the loss.
+                /// A training step on input views (the fed buffers, or a borrowed batch);
+                /// returns the loss. Fused, or in check mode every gradient and every updated
+                /// value checked before any write.
                 fn __sgd(&mut self, lr: #elem, fed: [bool; #n_inputs], #input_params) -> #core::Result<#elem> {
                     self.#forward_loss(fed, #input_args)?;
                     let loss = self.#loss_value[()];
-                    self.__backward_sgd(lr, #input_args)?;
+                    if self.__check {
+                        self.__backward(#input_args)?;
+                        #core::rt::sgd_checked(self, lr)?;
+                    } else {
+                        self.__backward_sgd(lr, #input_args)?;
+                    }
                     ::core::result::Result::Ok(loss)
                 }
 
@@ -537,13 +543,6 @@ impl Ctx<'_> {
 
                 fn sgd_step(&mut self, lr: #elem) -> #core::Result<#elem> {
                     #core::rt::check_lr(lr)?;
-                    if self.__check {
-                        // Every gradient and every updated value checked before any write.
-                        let loss = #core::Network::forward_backward(self)?;
-                        #core::rt::sgd_checked(self, lr)?;
-                        self.__grads = false;
-                        return ::core::result::Result::Ok(loss);
-                    }
                     self.__grads = false;
                     self.__fresh = false;
                     #own_sgd
@@ -607,7 +606,7 @@ impl Ctx<'_> {
         );
         let checks = inputs.iter().map(|&i| {
             let (f, n, decl) = (&self.model.nodes[i].name, self.name(i), self.dim_specs(i));
-            quote!(#core::rt::check_view(&batch.#f, #n, #decl)?;)
+            quote!(#core::rt::check_shape(&batch.#f, #n, #decl)?;)
         });
         let checks = quote!(#(#checks)*);
         let n = inputs.len();
@@ -651,14 +650,7 @@ impl Ctx<'_> {
                 #checks
                 self.__fresh = false;
                 self.__grads = false;
-                if !self.__check {
-                    return self.__sgd(lr, [true; #n], #views);
-                }
-                self.#forward([true; #n], #views)?;
-                let loss = self.#loss[()];
-                self.__backward(#views)?;
-                #core::rt::sgd_checked(self, lr)?;
-                ::core::result::Result::Ok(loss)
+                self.__sgd(lr, [true; #n], #views)
             }
 
             #[doc = #loss_doc]

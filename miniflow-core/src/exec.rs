@@ -590,14 +590,13 @@ fn with_args<'a, T, R>(
     args: &[usize],
     f: impl FnOnce(&[Option<&'a ArrayD<T>>]) -> R,
 ) -> R {
-    let v = |a: usize| values.get(a);
-    match *args {
-        [] => f(&[]),
-        [a] => f(&[v(a)]),
-        [a, b] => f(&[v(a), v(b)]),
-        [a, b, c] => f(&[v(a), v(b), v(c)]),
-        [a, b, c, d] => f(&[v(a), v(b), v(c), v(d)]),
-        _ => f(&args.iter().map(|&a| v(a)).collect::<Vec<_>>()),
+    match ops::with_mapped(
+        args,
+        |&a| Ok::<_, std::convert::Infallible>(values.get(a)),
+        f,
+    ) {
+        Ok(r) => r,
+        Err(never) => match never {},
     }
 }
 

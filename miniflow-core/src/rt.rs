@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::network::{DimSpec, Network, NetworkSpec, NodeKind};
 use crate::Scalar;
 use miniflow_ops::format_shape;
-use ndarray::{Array, ArrayView, ArrayViewD, Dimension};
+use ndarray::{Array, ArrayView, Dimension};
 
 pub use std::borrow::Cow;
 
@@ -44,13 +44,9 @@ pub fn load<T: Scalar, D: Dimension, E: Dimension>(
 }
 
 /// Checks `value` against the declared shape `decl` of leaf `node`: the rank and every fixed
-/// dim must match, and a named dim must not be 0 ([`Error::EmptyBatch`]).
-pub fn check_shape<T>(value: &ArrayViewD<'_, T>, node: &str, decl: &[DimSpec]) -> Result<()> {
-    check_dims(value.shape(), node, decl)
-}
-
-/// [`check_shape`] for a borrowed batch's view, whose rank the compiler has checked.
-pub fn check_view<T, D: Dimension>(
+/// dim must match, and a named dim must not be 0 ([`Error::EmptyBatch`]). Any rank: a fed
+/// value's (dynamic), or a borrowed batch's view, whose rank the compiler has checked.
+pub fn check_shape<T, D: Dimension>(
     value: &ArrayView<'_, T, D>,
     node: &str,
     decl: &[DimSpec],

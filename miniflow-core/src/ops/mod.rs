@@ -302,14 +302,7 @@ impl<'a, T: Scalar> DynNode<'a, T> {
                 what: "an argument is missing",
             })
         };
-        Ok(match self.args {
-            [] => f(&[]),
-            [a] => f(&[v(a)?]),
-            [a, b] => f(&[v(a)?, v(b)?]),
-            [a, b, c] => f(&[v(a)?, v(b)?, v(c)?]),
-            [a, b, c, d] => f(&[v(a)?, v(b)?, v(c)?, v(d)?]),
-            args => f(&args.iter().map(v).collect::<Result<Vec<_>, _>>()?),
-        })
+        with_mapped(self.args, v, f)
     }
 
     /// Literal `k` as an element.
@@ -321,6 +314,23 @@ impl<'a, T: Scalar> DynNode<'a, T> {
                 what: "a literal argument is missing",
             })
     }
+}
+
+/// `f` on `items` mapped by `map`, without allocating for up to four items (a kernel's
+/// arguments, on every call of the runtime graph's kernels).
+pub(crate) fn with_mapped<U, V, E, R>(
+    items: &[U],
+    map: impl Fn(&U) -> Result<V, E>,
+    f: impl FnOnce(&[V]) -> R,
+) -> Result<R, E> {
+    Ok(match items {
+        [] => f(&[]),
+        [a] => f(&[map(a)?]),
+        [a, b] => f(&[map(a)?, map(b)?]),
+        [a, b, c] => f(&[map(a)?, map(b)?, map(c)?]),
+        [a, b, c, d] => f(&[map(a)?, map(b)?, map(c)?, map(d)?]),
+        _ => f(&items.iter().map(map).collect::<Result<Vec<_>, E>>()?),
+    })
 }
 
 /// What a backward kernel sees in the runtime graph.
