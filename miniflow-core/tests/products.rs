@@ -12,7 +12,7 @@ use miniflow_core::ndarray::{s, Array1, Array2, ArrayView2, Axis, ShapeBuilder};
 use miniflow_core::ops::{matmul, with_simd_level, SimdLevel};
 
 /// `(m, k, n)`: every kernel class, tile edges (8, 24, 48 and their neighbours), and depths
-/// over one block of terms (512).
+/// over one block of terms (128) and several.
 const SHAPES: [(usize, usize, usize); 22] = [
     (1, 1, 1),
     (1, 300, 1),

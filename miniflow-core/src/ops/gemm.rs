@@ -68,10 +68,13 @@ pub(crate) struct Blocking {
 }
 
 impl Blocking {
-    /// Measured on a Zen 4 (L1 32 KiB, L2 1 MiB per core) at 1024³ and the network's shapes
-    /// against KC 128-512 and NC 256-2048: within noise of the best everywhere (an `a`
-    /// panel of 8 × 512 f64 is 32 KiB, read from L1/L2 while `b` panels stream from L2/L3).
-    pub(crate) const DEFAULT: Blocking = Blocking { kc: 512, nc: 2048 };
+    /// An `a` panel of 8 × 128 terms (8 KiB f64) stays in L1 while `b` panels stream past
+    /// it from L2 (a 128 × 1024 f64 block is 1 MiB). On a Sapphire Rapids VM (L1 48 KiB, L2
+    /// 2 MiB, the core's L1/L2 shared with whatever runs on its sibling thread), 1024³ f64,
+    /// interleaved runs, 2026-12-01: KC 128 / 256 / 512 gave a median of 45 / 37 / 30
+    /// GFLOP/s (best 52 / 40 / 35); f32 86 / 84 / 74; no shape of the networks was slower at
+    /// 128. On a Zen 4 (L1 32 KiB, L2 1 MiB) KC 128-512 were within noise of each other.
+    pub(crate) const DEFAULT: Blocking = Blocking { kc: 128, nc: 2048 };
 }
 
 /// A 64-byte aligned chunk of packing buffer.
