@@ -127,7 +127,8 @@ fn f32_and_check_mode_agree_too() {
     }
 }
 
-/// A transposed, a sliced and a broadcast view are read in place too; the kernels' general
+/// A transposed, a sliced, a reversed (negative strides) and a broadcast view are read in
+/// place too; the kernels' general
 /// path agrees with the contiguous one to rounding.
 #[test]
 fn views_of_any_layout_are_accepted() {
@@ -138,8 +139,13 @@ fn views_of_any_layout_are_accepted() {
         |(i, j)| if j % 2 == 0 { x[[i, j / 2]] } else { -1.0 },
     );
     let every_other = wide.slice(s![.., ..;2]);
+    // Negative strides: x and y stored back to front, read through reversed views.
+    let x_rev = x.slice(s![..;-1, ..;-1]).to_owned();
+    let y_rev = y.slice(s![..;-1]).to_owned();
+    let (reversed, y_view) = (x_rev.slice(s![..;-1, ..;-1]), y_rev.slice(s![..;-1]));
+    assert_eq!(y_view, y.view());
     let yy = y.clone();
-    let layouts = [xt.t(), every_other];
+    let layouts = [xt.t(), every_other, reversed];
     let mut reference = TwoLayer::new();
     reference.feed(TwoLayer::X, &x).unwrap();
     reference.feed(TwoLayer::y, &yy).unwrap();
@@ -149,13 +155,7 @@ fn views_of_any_layout_are_accepted() {
         assert_eq!(view, x.view());
         let mut net = TwoLayer::new();
         let got = net
-            .sgd_step_on(
-                TwoLayerBatch {
-                    X: view,
-                    y: yy.view(),
-                },
-                0.5,
-            )
+            .sgd_step_on(TwoLayerBatch { X: view, y: y_view }, 0.5)
             .unwrap();
         assert!((got - want).abs() <= 1e-12 * want.abs(), "{got} vs {want}");
         for (p, q) in params(&mut net).iter().zip(&want_params) {
@@ -320,7 +320,9 @@ fn feed_copies_any_layout_at_its_own_rank() {
         (8, 26),
         |(i, j)| if j % 2 == 0 { x[[i, j / 2]] } else { 7.0 },
     );
-    for view in [x.view(), xt.t(), wide.slice(s![.., ..;2])] {
+    let x_rev = x.slice(s![..;-1, ..;-1]).to_owned();
+    let reversed = x_rev.slice(s![..;-1, ..;-1]);
+    for view in [x.view(), xt.t(), wide.slice(s![.., ..;2]), reversed] {
         let mut net = TwoLayer::new();
         net.feed(TwoLayer::X, &view).unwrap();
         assert_eq!(net.value(TwoLayer::X).unwrap(), x);
