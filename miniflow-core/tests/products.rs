@@ -96,6 +96,25 @@ fn products_at(rng: &mut Rng, (m, k, n): (usize, usize, usize)) -> Vec<Array2<f6
             want.view(),
             EXACT_TOL,
         );
+        // Negative strides everywhere: operands and output stored back to front.
+        let (a_rev, b_rev) = (
+            a.slice(s![..;-1, ..;-1]).to_owned(),
+            b.slice(s![..;-1, ..;-1]).to_owned(),
+        );
+        let mut c_rev = start.slice(s![..;-1, ..;-1]).to_owned();
+        matmul::nn(
+            alpha,
+            a_rev.slice(s![..;-1, ..;-1]),
+            b_rev.slice(s![..;-1, ..;-1]),
+            beta,
+            c_rev.slice_mut(s![..;-1, ..;-1]),
+        );
+        assert_close(
+            &format!("nn reversed {tag}"),
+            c_rev.slice(s![..;-1, ..;-1]),
+            want.view(),
+            EXACT_TOL,
+        );
     }
     let bias = rng.array(n);
     let mut c = Array2::from_elem((m, n), f64::NAN);
