@@ -12,7 +12,7 @@
 //! `--save` writes the trained params and the feature scaler (and the seed of the split) to
 //! one safetensors checkpoint and prints the held-out predictions; `--predict` loads them in a
 //! fresh process, scales the same held-out images with the saved scaler and prints the same
-//! predictions (`tests/digits_predict.rs` checks this across two processes).
+//! predictions (`tests/suite/digits_predict.rs` checks this across two processes).
 //!
 //! The data (`data/digits.csv.gz`, see `data/README.md`) is UCI's Optical Recognition of
 //! Handwritten Digits test set, as shipped with scikit-learn.

@@ -14,7 +14,7 @@ runs it and needs no Python):
                       gradients (grad.0.weight, ..., grad.X)
    tests/torch_fixture.rs loads both and must match PyTorch to 1e-12 relative.
 
-2. miniflow -> PyTorch. Runs `cargo test --test torch_fixture` with
+2. miniflow -> PyTorch. Runs `cargo test --test suite torch_fixture::` with
    MINIFLOW_WRITE_FIXTURES=1, which makes miniflow train the loaded network a few Adam steps
    and save it for PyTorch (Save::torch_linear) as from_miniflow.safetensors, with its own
    outputs on the batch in from_miniflow_outputs.safetensors. This script then loads that

@@ -3,7 +3,7 @@
 //! only `compile_error!` invocations, each with a non-empty message. Expanding the same input
 //! twice gives the same tokens.
 //!
-//! Seeds: the valid and invalid networks of `tests/ui/*.rs` and the other `tests/*.rs` of the
+//! Seeds: the valid and invalid networks of `tests-ui/tests/ui/*.rs` and the other `tests/*.rs` of the
 //! workspace (every `network! { ... }` body in them), a few inline ones, and random valid
 //! networks over the whole op table from `tests-gen/src/netgen.rs`. Each case applies one to
 //! four mutations to a seed (drop, duplicate, swap, insert or replace tokens; idents to

@@ -2,7 +2,7 @@
 //! runtime graph (not published).
 //!
 //! `build.rs` grows random valid networks over every op of the table with [`netgen`] (the
-//! same generator the runtime-graph property tests in `miniflow-core/tests/prop_graph.rs`
+//! same generator the runtime-graph property tests in `miniflow-core/tests/suite/prop_graph.rs`
 //! use) and writes them out as `network!` source with a test each; `tests/randnets_0.rs` and
 //! `_1.rs` include them. This library is the harness those tests call:
 //!

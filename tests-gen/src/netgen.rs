@@ -1,7 +1,7 @@
 //! Random valid networks over miniflow's op table.
 //!
 //! One generator serves two suites: the property tests of the runtime graph
-//! (`miniflow-core/tests/prop_graph.rs`, which includes this file by path and feeds it
+//! (`miniflow-core/tests/suite/prop_graph.rs`, which includes this file by path and feeds it
 //! proptest's bytes, so failures shrink) and the build script of this crate, which feeds it a
 //! seeded PRNG and writes the networks out as `network!` source.
 //!

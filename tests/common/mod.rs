@@ -1,4 +1,4 @@
-//! The harness the integration tests share (each test binary includes it with `mod common;`):
+//! The harness the integration tests share (the test binaries include it with `mod common;`):
 //! a deterministic PRNG, random feeds for a network's spec, the comparison of a generated
 //! network with the runtime graph rebuilt from its own spec, finite-difference checks through
 //! the `Network` API, and the fused training step against `forward_backward` + `sgd`.

@@ -1,4 +1,4 @@
-//! What the kernel and graph tests share (each test binary includes it with `mod common;`):
+//! What the kernel and graph tests share (the test binaries include it with `mod common;`):
 //! a deterministic PRNG, elementwise comparison to a relative tolerance, and central finite
 //! differences.
 

@@ -1,9 +1,7 @@
 //! The iris example's own code: at least 90% held out, and a clearly-setosa flower is named
 //! "setosa".
 
-#[path = "../examples/iris.rs"]
-#[allow(dead_code)]
-mod iris;
+use crate::example_iris as iris;
 
 use miniflow::Error;
 

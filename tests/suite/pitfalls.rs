@@ -2,7 +2,7 @@
 //! numbers: MSE shapes, fan-out sums, db's shape, integer-looking inputs, missing feeds, a
 //! named loss, and the typed run-time errors of the `Network` API.
 
-mod common;
+use crate::common;
 
 use common::nets::Course;
 

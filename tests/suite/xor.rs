@@ -1,9 +1,7 @@
 //! The `xor` example learns XOR: with its fixed seed, all four predictions end on the right
 //! side of 0.5 (and the untrained network's do not).
 
-#[path = "../examples/xor.rs"]
-#[allow(dead_code)]
-mod xor;
+use crate::example_xor as xor;
 
 #[test]
 fn xor_is_learned() {

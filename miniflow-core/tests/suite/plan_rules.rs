@@ -17,11 +17,10 @@
 //! triggers is a rule nothing tests.
 //!
 //! `MINIFLOW_PLAN_NETS` sets the number of networks (10,000 by default; 100,000 on demand:
-//! `MINIFLOW_PLAN_NETS=100000 cargo test --release -p miniflow-core --test plan_rules`), and
+//! `MINIFLOW_PLAN_NETS=100000 cargo test --release -p miniflow-core --test suite plan_rules::`), and
 //! `MINIFLOW_PLAN_SEED` the seed.
 
-#[path = "../../tests-gen/src/netgen.rs"]
-mod netgen;
+use crate::netgen;
 
 use miniflow_core::exec::Executor;
 use miniflow_core::ndarray::{ArrayD, ArrayViewD, IxDyn};

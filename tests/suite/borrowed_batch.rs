@@ -1,7 +1,7 @@
 //! Issue 11: a step on a borrowed batch (`sgd_step_on`, `loss_on`) reads the inputs where they
 //! lie and computes exactly what `feed` + `sgd_step` computes.
 
-mod common;
+use crate::common;
 
 use common::nets::{TwoLayer, TwoLayerBatch};
 use miniflow::ndarray::{array, s, Array1, Array2, Axis};

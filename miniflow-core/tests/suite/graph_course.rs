@@ -2,7 +2,7 @@
 //! and pins the pitfalls: gradients summed over every consumer, db's shape, MSE shapes, unfed
 //! inputs, the SGD rule, non-scalar costs and wrong shapes.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, numeric_grad, Rng, FD_TOL};
 use miniflow_core::ndarray::{arr0, array, Array1, Array2, ArrayD, ArrayViewD, Axis, IxDyn};

@@ -4,7 +4,7 @@
 //! flushed to 0), the fused sigmoid backward in every `GradOut` mode, and whole networks
 //! through the runtime graph (two hidden layers, every gradient) to 1e-12 between levels.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, Rng, EXACT_TOL};
 use miniflow_core::ndarray::{Array1, ArrayD, IxDyn};

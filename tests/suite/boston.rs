@@ -1,9 +1,7 @@
 //! The course's nn.py (the `boston` example's own training code): with a fixed seed the loss
 //! falls below 30 within 100 epochs, and the same seed gives the same losses bit for bit.
 
-#[path = "../examples/boston.rs"]
-#[allow(dead_code)]
-mod boston;
+use crate::example_boston as boston;
 
 #[test]
 fn loss_falls_below_30_within_100_epochs() {

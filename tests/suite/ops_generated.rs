@@ -7,7 +7,7 @@
 //! must not update a param in place because a later backward kernel of a new op reads it. Bad
 //! labels are a typed error at run time.
 
-mod common;
+use crate::common;
 
 use common::{
     check_finite_differences, compare_with_graph, feed_net, fused_equals_unfused, rand,

@@ -5,7 +5,7 @@
 //! gradients are also checked against central finite differences taken through the `Network`
 //! API alone.
 
-mod common;
+use crate::common;
 
 use common::nets::Course;
 

@@ -2,7 +2,7 @@
 //! user-written optimizer through the `Optimizer` trait, and the gradient semantics the
 //! optimizers rely on (gradients are overwritten by each backward, not accumulated).
 
-mod common;
+use crate::common;
 
 use common::nets::TwoLayer;
 

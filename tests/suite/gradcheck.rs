@@ -1,7 +1,7 @@
 //! The public gradient check: it passes on correct networks, finds a corrupted gradient
 //! (naming the param and the element), samples big params, and restores every param.
 
-mod common;
+use crate::common;
 
 use common::nets::TwoLayer;
 

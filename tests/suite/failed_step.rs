@@ -2,7 +2,7 @@
 //! computed for the current state (issue 8, sections 2 and 4). Each test here failed on the
 //! code before the fix.
 
-mod common;
+use crate::common;
 
 use common::nets::TwoLayer;
 use common::{feed_net, params_of, random_inputs};

@@ -1,9 +1,7 @@
 //! The course's numbers (DESIGN.md section 1), through the `course` example itself, so the
 //! example the README runs and the test can never drift apart.
 
-#[path = "../examples/course.rs"]
-#[allow(dead_code)]
-mod course_example;
+use crate::example_course as course_example;
 
 #[test]
 fn every_course_number_is_reproduced_to_1e_8() {

@@ -17,8 +17,7 @@
 //! Runs are reproducible: the RNG seed is fixed unless `PROPTEST_RNG_SEED` is set, and
 //! `PROPTEST_CASES` overrides every case count (e.g. `PROPTEST_CASES=100000` for a long run).
 
-#[path = "../../tests-gen/src/netgen.rs"]
-mod netgen;
+use crate::netgen;
 
 use miniflow_core::{Error, Graph, NodeId, Op};
 use ndarray::{ArrayD, IxDyn};

@@ -8,9 +8,7 @@
 // Saving and loading need the `safetensors` feature (on by default).
 #![cfg(feature = "safetensors")]
 
-#[path = "../examples/digits.rs"]
-#[allow(dead_code)]
-mod digits;
+use crate::example_digits as digits;
 
 use std::process::Command;
 
@@ -37,7 +35,8 @@ fn a_fresh_process_predicts_what_the_training_process_predicted() {
     let out = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "predict_in_a_child_process",
+            // The name in the suite binary (tests/suite/main.rs).
+            "digits_predict::predict_in_a_child_process",
             "--nocapture",
             "--test-threads=1",
         ])

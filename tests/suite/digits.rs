@@ -3,9 +3,7 @@
 // Saving and loading need the `safetensors` feature (on by default).
 #![cfg(feature = "safetensors")]
 
-#[path = "../examples/digits.rs"]
-#[allow(dead_code)]
-mod digits;
+use crate::example_digits as digits;
 
 #[test]
 fn digits_classifier_reaches_95_percent_held_out() {

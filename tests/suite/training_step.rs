@@ -1,7 +1,7 @@
 //! `sgd_step` (the fused training step) against the unfused path it must equal:
 //! `forward_backward` then `sgd`, on networks that exercise every fusion rule.
 
-mod common;
+use crate::common;
 
 use common::nets::TwoLayer;
 

@@ -10,7 +10,7 @@
 //! Each op is turned into a scalar objective by contracting its output with a fixed random
 //! upstream gradient `G`: `L = Σ G ⊙ op(inputs)` (for a scalar output, `L = g · op(inputs)`).
 
-mod common;
+use crate::common;
 
 use common::{assert_close, contract, numeric_grad, rel_err, Rng, EXACT_TOL, FD_TOL};
 use miniflow_core::error::LabelValue;

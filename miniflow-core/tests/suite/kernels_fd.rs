@@ -6,7 +6,7 @@
 //! `L = g · mse(y, a)` with a scalar `g`). The backward kernel is called with `G` (or `g`) and
 //! must return `∂L/∂input` for every input.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, contract, numeric_grad, rel_err, Rng, EPS, EXACT_TOL, FD_TOL};
 use miniflow_core::ndarray::{
