@@ -12,7 +12,7 @@ runs it and needs no Python):
                       weights [out, in], as PyTorch stores them)
      io.safetensors   the batch (X, y), PyTorch's outputs (logits, probs), loss, and the
                       gradients (grad.0.weight, ..., grad.X)
-   tests/torch_fixture.rs loads both and must match PyTorch to 1e-12 relative.
+   tests/suite/torch_fixture.rs loads both and must match PyTorch to 1e-12 relative.
 
 2. miniflow -> PyTorch. Runs `cargo test --test suite torch_fixture::` with
    MINIFLOW_WRITE_FIXTURES=1, which makes miniflow train the loaded network a few Adam steps

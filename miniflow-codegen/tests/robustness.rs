@@ -3,13 +3,13 @@
 //! only `compile_error!` invocations, each with a non-empty message. Expanding the same input
 //! twice gives the same tokens.
 //!
-//! Seeds: the valid and invalid networks of `tests-ui/tests/ui/*.rs` and the other `tests/*.rs` of the
-//! workspace (every `network! { ... }` body in them), a few inline ones, and random valid
-//! networks over the whole op table from `tests-gen/src/netgen.rs`. Each case applies one to
-//! four mutations to a seed (drop, duplicate, swap, insert or replace tokens; idents to
-//! keywords, op names or other names; literals to 0, huge, negative, float, suffixed or
-//! string; truncation; changed or removed delimiters; splices from another seed), or is a
-//! stream of random tokens.
+//! Seeds: the valid and invalid networks of `tests-ui/tests/ui/*.rs`, `tests/suite/`,
+//! `tests/common/`, `examples/` and `benches/` (every `network! { ... }` body in them), a few
+//! inline ones, and random valid networks over the whole op table from
+//! `tests-gen/src/netgen.rs`. Each case applies one to four mutations to a seed (drop,
+//! duplicate, swap, insert or replace tokens; idents to keywords, op names or other names;
+//! literals to 0, huge, negative, float, suffixed or string; truncation; changed or removed
+//! delimiters; splices from another seed), or is a stream of random tokens.
 //!
 //! `fuzz_short` runs 10,000 cases (a few seconds); `MINIFLOW_FUZZ_CASES=N` changes that, and
 //! `MINIFLOW_FUZZ_SEED` the seed. `fuzz_long` (ignored) runs 200,000:
@@ -122,14 +122,21 @@ fn seeds() -> Vec<Vec<Tok>> {
         .iter()
         .map(|s| s.parse().expect("inline seeds lex"))
         .collect();
-    // The workspace's own examples, valid and invalid.
+    // The workspace's own networks, valid and invalid. Every folder must exist and hold some:
+    // a folder moved without updating this list would otherwise drop its seeds silently.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    for dir in ["tests/ui", "tests", "examples", "benches"] {
-        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
-            continue;
-        };
+    for dir in [
+        "tests-ui/tests/ui",
+        "tests/suite",
+        "tests/common",
+        "examples",
+        "benches",
+    ] {
+        let entries =
+            std::fs::read_dir(root.join(dir)).unwrap_or_else(|e| panic!("seed folder {dir}: {e}"));
         let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
         paths.sort();
+        let before = bodies.len();
         for p in paths {
             if p.extension().is_some_and(|e| e == "rs") {
                 if let Ok(text) = std::fs::read_to_string(&p) {
@@ -139,6 +146,7 @@ fn seeds() -> Vec<Vec<Tok>> {
                 }
             }
         }
+        assert!(bodies.len() > before, "no `network!` seeds found in {dir}");
     }
     // Random valid networks over the whole op table.
     for seed in 0..200 {

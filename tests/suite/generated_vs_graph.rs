@@ -7,7 +7,7 @@
 
 use crate::common;
 
-use common::nets::Course;
+use common::nets::{Course, TwoLayer};
 
 use common::{
     assert_arrays_close, check_finite_differences, compare_with_graph, fd_close, feed_net,
@@ -19,23 +19,6 @@ use miniflow::{Error, Network};
 // ---------------------------------------------------------------------------------------
 // Networks under test.
 // ---------------------------------------------------------------------------------------
-
-miniflow::network! {
-    /// The course's `nn.py`: Linear(13->10) -> Sigmoid -> Linear(10->1) -> MSE.
-    pub struct TwoLayer {
-        input X: [batch, 13];
-        input y: [batch];
-        param W1: [13, 10];
-        param b1: [10];
-        param W2: [10, 1];
-        param b2: [1];
-
-        l1 = linear(X, W1, b1);
-        s1 = sigmoid(l1);
-        l2 = linear(s1, W2, b2);
-        loss cost = mse(y, l2);
-    }
-}
 
 miniflow::network! {
     /// Fan-out everywhere: `h` feeds `s` and `t`, `t` feeds `o` and `u`, `w2` is used by two

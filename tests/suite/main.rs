@@ -1,8 +1,8 @@
 //! The integration tests, as one test binary: one link instead of one per file, and the
 //! kernels the networks call compiled once rather than in every file's crate (most of the
 //! test build's time). `tests/allocations.rs` and `tests/optim_alloc.rs` stay binaries of
-//! their own, because each installs a counting global allocator, and `tests/ui.rs` runs the
-//! compile-fail suite. Run one file's tests with `cargo test --test suite <file>::`.
+//! their own, because each installs a counting global allocator, and the compile-fail suite
+//! is the `tests-ui` package. Run one file's tests with `cargo test --test suite <file>::`.
 
 #[path = "../common/mod.rs"]
 mod common;
