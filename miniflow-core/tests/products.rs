@@ -197,6 +197,73 @@ fn products_in_f32_match_f64() {
     }
 }
 
+/// The packed product copies `a` a panel at a time when reading it in place would be slow or
+/// unsafe: a partial last panel, and a row or column stride that is a multiple of 4 KiB
+/// (512 f64 / 1024 f32, and twice that). Here `a` is a view into a wider buffer with exactly
+/// such a stride, row-major and column-major, with full and partial panels, in f64 (against
+/// the reference, 1e-12) and f32 (against the reference on the f32 values), on every level.
+#[test]
+fn packed_a_at_page_strides_matches_the_reference() {
+    /// `a` (m×k) as a view into a buffer whose row (`rows`) or column stride is `stride`.
+    fn strided<T: Copy + Default>(a: &Array2<T>, rows: bool, stride: usize) -> Array2<T> {
+        let (m, k) = a.dim();
+        let mut buf = if rows {
+            Array2::from_elem((m, stride), T::default())
+        } else {
+            Array2::from_elem((stride, k).f(), T::default())
+        };
+        buf.slice_mut(s![..m, ..k]).assign(a);
+        let view = buf.slice_move(s![..m, ..k]);
+        let got = if rows {
+            view.strides()[0]
+        } else {
+            view.strides()[1]
+        };
+        assert_eq!(got as usize, stride);
+        view
+    }
+    let mut rng = Rng::new(15);
+    for level in SimdLevel::available() {
+        with_simd_level(level, || {
+            for &(m, k, n) in &[(24, 300, 200), (13, 300, 200), (48, 130, 97), (5, 260, 150)] {
+                let (a, b, c0) = (rng.array((m, k)), rng.array((k, n)), rng.array((m, n)));
+                let (a32, b32, c32) = (
+                    a.mapv(|v| v as f32),
+                    b.mapv(|v| v as f32),
+                    c0.mapv(|v| v as f32),
+                );
+                let want = reference(-0.5, a.view(), b.view(), 1.0, &c0);
+                let want32 = reference(
+                    -0.5,
+                    a32.mapv(f64::from).view(),
+                    b32.mapv(f64::from).view(),
+                    1.0,
+                    &c32.mapv(f64::from),
+                );
+                for rows in [true, false] {
+                    for pages in [1, 2] {
+                        let tag = format!(
+                            "{} {m}x{k}x{n}, {} {pages} page(s) apart",
+                            level.name(),
+                            if rows { "rows" } else { "columns" }
+                        );
+                        let mut c = c0.clone();
+                        let a = strided(&a, rows, 512 * pages);
+                        matmul::nn(-0.5, a.view(), b.view(), 1.0, c.view_mut());
+                        assert_close(&format!("f64 {tag}"), c.view(), want.view(), EXACT_TOL);
+                        let mut c = c32.clone();
+                        let a = strided(&a32, rows, 1024 * pages);
+                        matmul::nn(-0.5, a.view(), b32.view(), 1.0, c.view_mut());
+                        let tol = 2e-6 * (k as f64).sqrt();
+                        let c = c.mapv(f64::from);
+                        assert_close(&format!("f32 {tag}"), c.view(), want32.view(), tol);
+                    }
+                }
+            }
+        })
+    }
+}
+
 /// The `threads` feature splits a product's output rows or columns between threads; each
 /// part must come out bit-identical to the whole, whatever the split. Checked here directly,
 /// by computing blocks of the output as products of blocks of the operands.

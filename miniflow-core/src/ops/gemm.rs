@@ -316,7 +316,7 @@ unsafe fn driver<T: Scalar, V: Vek<T>>(job: Job<T>) {
                 let (ap, ars, acs) = if in_place && rows == mr {
                     (a.at(ir, pc), a.rs as usize, a.cs as usize)
                 } else {
-                    pack_a::<T>(a, ir, pc, rows, kcb, mr, pa);
+                    pack_a::<T, V>(a, ir, pc, rows, kcb, pa);
                     (pa as *const T, 1, mr)
                 };
                 let mut jr = 0;
@@ -364,28 +364,36 @@ unsafe fn epilogue_only<T: Scalar, V: Vek<T>>(m: usize, n: usize, c: Out<T>, epi
     }
 }
 
-/// Packs rows `i0..i0 + rows` (`rows <= mr`), columns `pc..pc + kcb` of `a` into one panel
-/// of `mr` rows: for each `p`, the `mr` values `a[i0 + i, pc + p]` (0 past the last row).
+/// Packs rows `i0..i0 + rows` (`rows <= MR`), columns `pc..pc + kcb` of `a` into one panel
+/// of `MR` rows: for each `p`, the `MR` values `a[i0 + i, pc + p]` (0 past the last row).
+///
+/// Term by term, so the panel is written in order and the `rows` source rows (or the one
+/// source column) are read as parallel streams.
 #[inline(always)]
-unsafe fn pack_a<T: Scalar>(
+unsafe fn pack_a<T: Scalar, V: Vek<T>>(
     a: Mat<T>,
     i0: usize,
     pc: usize,
     rows: usize,
     kcb: usize,
-    mr: usize,
     dst: *mut T,
 ) {
-    for i in 0..mr {
-        if i < rows {
-            let src = a.at(i0 + i, pc);
-            for p in 0..kcb {
-                *dst.add(p * mr + i) = *src.offset(p as isize * a.cs);
-            }
-        } else {
-            for p in 0..kcb {
-                *dst.add(p * mr + i) = T::zero();
-            }
+    let mr = V::MR;
+    if a.rs == 1 && rows == mr {
+        // Each term's `MR` values are contiguous in `a`.
+        for p in 0..kcb {
+            std::ptr::copy_nonoverlapping(a.at(i0, pc + p), dst.add(p * mr), mr);
+        }
+        return;
+    }
+    for p in 0..kcb {
+        let d = dst.add(p * mr);
+        for i in 0..mr {
+            *d.add(i) = if i < rows {
+                *a.at(i0 + i, pc + p)
+            } else {
+                T::zero()
+            };
         }
     }
 }
