@@ -2,21 +2,25 @@
 //!
 //! The classic blocked scheme (Goto, BLIS): `b` is cut into blocks of `KC` rows and `NC`
 //! columns, each packed once into panels `NR` columns wide; `a` is read `MR` rows at a time,
-//! in place when its rows or columns are contiguous, else packed a panel at a time; a
+//! in place when its rows are contiguous, else packed a block of rows at a time; a
 //! register-blocked micro-kernel multiplies one `a` panel by one `b` panel into an `MR × NR`
-//! tile of sums held in registers, and stores it once per `KC` block. Tiles: 8 × 24 (f64) /
+//! tile of sums held in registers, and stores it once per `KC` block. `KC` and `NC` come from
+//! the core's L1d and L2 sizes (CPUID, read once per process: [`Blocking::sized`]). Tiles: 8 × 24 (f64) /
 //! 8 × 48 (f32) on AVX-512 (24 accumulators of the 32 registers), 6 × 8 / 6 × 16 on AVX2
 //! (12 of 16), 4 × 8 portable; the last column panel only as wide as its columns need.
 //!
 //! Every element of `c` is the same sequence of operations wherever its tile falls (a fused
-//! or unfused multiply-add per term, in the order of `k`, blocks of `KC` fixed by `k` alone),
-//! so splitting the rows or columns of `c` between threads gives bit-identical results.
+//! or unfused multiply-add per term, in the order of `k`, blocks of `KC` fixed by `k` and the
+//! process's blocking alone), so splitting the rows or columns of `c` between threads gives
+//! bit-identical results. (A CPU with other cache sizes may block the terms differently and
+//! round differently in the last bits, as another SIMD level does.)
 //!
 //! The packing buffers are per thread and grow once: a steady loop of products allocates
 //! nothing.
 
 #![allow(unsafe_code)]
 
+use super::caches::Caches;
 use super::simd::{multiversion, SimdLevel, Vek};
 use crate::Scalar;
 use std::cell::RefCell;
@@ -61,20 +65,55 @@ pub(crate) struct Epi<T> {
 
 /// Cache blocking, in elements: `KC` rows of `b` per block (the depth of one pass over a
 /// tile), `NC` columns of `b` per packed block.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Blocking {
     pub kc: usize,
     pub nc: usize,
+    /// Bytes of `a` packed per block of terms (when `a` is packed at all), once for all of
+    /// `b`'s column blocks.
+    pub a_block: usize,
 }
 
 impl Blocking {
-    /// An `a` panel of 8 × 128 terms (8 KiB f64) stays in L1 while `b` panels stream past
-    /// it from L2 (a 128 × 1024 f64 block is 1 MiB). On a Sapphire Rapids VM (L1 48 KiB, L2
-    /// 2 MiB, the core's L1/L2 shared with whatever runs on its sibling thread), 1024³ f64,
-    /// interleaved runs, 2026-12-01: KC 128 / 256 / 512 gave a median of 45 / 37 / 30
-    /// GFLOP/s (best 52 / 40 / 35); f32 86 / 84 / 74; no shape of the networks was slower at
-    /// 128. On a Zen 4 (L1 32 KiB, L2 1 MiB) KC 128-512 were within noise of each other.
-    pub(crate) const DEFAULT: Blocking = Blocking { kc: 128, nc: 2048 };
+    /// The blocking for elements of type `T` on this CPU (from [`Caches::get`]).
+    pub(crate) fn for_elem<T>() -> Blocking {
+        Blocking::sized(Caches::get(), std::mem::size_of::<T>())
+    }
+
+    /// Sized from the caches, for elements of `size` bytes:
+    /// - `KC`: an `a` panel (8 rows, the most any level's tile has, × `KC` terms) fills at
+    ///   most 2/3 of L1d, so it stays there while `b` streams past: 512 f64 on a 48 KiB L1d
+    ///   (32 KiB panel), 320 on a 32 KiB one; between 128 and 512. The longer the block,
+    ///   the fewer passes over `c` (each reloads and stores every tile).
+    /// - `NC`: the packed block of `b` (`KC × NC`) fills at most 7/8 of L2, so each tile's
+    ///   `b` panel comes from L2, not L3; a multiple of 192 bytes (24 f64 / 48 f32), every
+    ///   level's widest tile.
+    /// - When `a` is packed, up to 4 MiB of it per block of terms (all of it at the networks'
+    ///   shapes), so each of its panels is copied once per product, not once per `NC`.
+    ///
+    /// On the Zen 5 (48 KiB L1d, 1 MiB L2), 2026-12-01: `KC` 512 / `NC` 216 (f64) against the
+    /// earlier fixed 128 / 2048, whose 1 MiB block of `b` did not fit in L2 beside the rest.
+    pub(crate) fn sized(caches: Caches, size: usize) -> Blocking {
+        let kc = (caches.l1d * 2 / 3 / (8 * size) / 64 * 64).clamp(128, 512);
+        let unit = 192 / size;
+        let nc = (caches.l2 * 7 / 8 / (kc * size) / unit * unit).max(unit);
+        Blocking {
+            kc,
+            nc,
+            a_block: 4 << 20,
+        }
+    }
+
+    /// The depth of each block of terms for a product of depth `k`: nearly equal blocks of
+    /// at most `KC` (784 = 2 × 392, not 512 + 272).
+    fn kc_for(self, k: usize) -> usize {
+        k.div_ceil(k.div_ceil(self.kc).max(1)).max(1)
+    }
+
+    /// The most rows of `a` packed per block of `kc` terms of `size` bytes.
+    fn mc_for(self, m: usize, kc: usize, size: usize) -> usize {
+        (self.a_block / (kc * size)).clamp(8, m.max(8))
+    }
 }
 
 /// A 64-byte aligned chunk of packing buffer.
@@ -212,10 +251,15 @@ unsafe fn gemm_one<T: Scalar>(
         let mut bufs = bufs.borrow_mut();
         let (abuf, bbuf) = &mut *bufs;
         let sz = std::mem::size_of::<T>();
-        // Large enough for any level's tiles (MR <= 8, NR <= 48); `a` is packed a panel at
-        // a time, when at all.
-        let kc = blocking.kc.min(k.max(1));
-        let pa = grow(abuf, 8 * kc * sz).cast::<T>();
+        // Large enough for any level's tiles (MR <= 8, NR <= 48): a block of `a` rounded up
+        // to whole panels (one panel when it is read in place), and a block of `b`.
+        let kc = blocking.kc_for(k);
+        let a_rows = if a_in_place(a, 8) {
+            8
+        } else {
+            (blocking.mc_for(m, kc, sz).div_ceil(8) + 1) * 8
+        };
+        let pa = grow(abuf, a_rows * kc * sz).cast::<T>();
         let pb = grow(bbuf, (blocking.nc.min(n) + 48) * kc * sz).cast::<T>();
         let job = Job {
             m,
@@ -256,14 +300,18 @@ multiversion!(
     }
 );
 
-/// The blocked loops: for each block of `NC` columns and `KC` terms, pack that block of `b`
-/// once, then run the tiles row panel by row panel, so a panel of `a` stays in L1 while the
-/// `b` panels stream past it.
+/// The blocked loops: for each block of `KC` terms, pack a block of `a`'s rows (unless it is
+/// read in place), then for each block of `NC` columns pack that block of `b` once and run
+/// the tiles row panel by row panel, so a panel of `a` stays in L1 while the `b` panels
+/// stream past it from L2.
 ///
-/// `a` is read in place when its rows or columns are contiguous (the panel then has a row
-/// and a term stride, no copy); it is packed when a partial panel would read past its last
-/// row, when its layout is strided both ways, or when its stride is a multiple of 4 KiB
-/// (eight rows on one L1 set).
+/// `a` is read in place when its rows are contiguous (the panel then has a row and a term
+/// stride, no copy). It is packed when a partial panel would read past its last row; when its
+/// columns are contiguous instead (each term's values would then sit a whole stride from the
+/// last term's, and at a stride of a multiple of 128 bytes the panel's lines crowd into a
+/// fraction of L1's sets; packed, each term is one contiguous copy); when it is strided both
+/// ways; and when its row stride is a multiple of 4 KiB on an L1d with fewer than `MR + 4`
+/// ways (the `MR` rows' lines would share every set they touch with little room left).
 #[inline(always)]
 unsafe fn driver<T: Scalar, V: Vek<T>>(job: Job<T>) {
     let Job {
@@ -282,71 +330,90 @@ unsafe fn driver<T: Scalar, V: Vek<T>>(job: Job<T>) {
     if k == 0 {
         return epilogue_only::<T, V>(m, n, c, epi);
     }
-    let aliasing =
-        |stride: isize| (stride as usize * std::mem::size_of::<T>()).is_multiple_of(4096);
-    let in_place =
-        (a.cs == 1 && a.rs > 0 && !aliasing(a.rs)) || (a.rs == 1 && a.cs > 0 && !aliasing(a.cs));
-    // Blocks of nearly equal depth (784 = 2 × 392, not 512 + 272).
-    let kblocks = k.div_ceil(blocking.kc);
-    let kc = k.div_ceil(kblocks);
+    let in_place = a_in_place(a, mr);
+    let kc = blocking.kc_for(k);
+    // Rows of `a` per packed block, in nearly equal blocks of whole panels.
+    let mblocks = m.div_ceil(blocking.mc_for(m, kc, std::mem::size_of::<T>()));
+    let mc_max = m.div_ceil(mblocks).div_ceil(mr) * mr;
     let nc_max = blocking.nc.div_ceil(nr) * nr;
-    let mut jc = 0;
-    while jc < n {
-        let nc = nc_max.min(n - jc);
-        let mut pc = 0;
-        while pc < k {
-            let kcb = kc.min(k - pc);
-            // The first block of terms applies beta and the bias; later ones add.
-            let e = if pc == 0 {
-                Epi {
-                    bias: epi.bias.map(|p| p.add(jc)),
-                    ..epi
-                }
-            } else {
-                Epi {
-                    alpha: epi.alpha,
-                    beta: T::one(),
-                    bias: None,
-                }
-            };
-            pack_b::<T, V>(b, pc, jc, kcb, nc, nr, pb);
-            let mut ir = 0;
-            while ir < m {
-                let rows = mr.min(m - ir);
-                let (ap, ars, acs) = if in_place && rows == mr {
-                    (a.at(ir, pc), a.rs as usize, a.cs as usize)
-                } else {
-                    pack_a::<T, V>(a, ir, pc, rows, kcb, pa);
-                    (pa as *const T, 1, mr)
-                };
-                let mut jr = 0;
-                while jr < nc {
-                    let cols = nr.min(nc - jr);
-                    let e = Epi {
-                        bias: e.bias.map(|p| p.add(jr)),
-                        ..e
-                    };
-                    V::tile(
-                        cols.div_ceil(V::LANES),
-                        kcb,
-                        ap,
-                        ars,
-                        acs,
-                        pb.add(jr * kcb),
-                        c.ptr.add(ir * c.ldc + jc + jr),
-                        c.ldc,
-                        rows,
-                        cols,
-                        e,
-                    );
-                    jr += nr;
-                }
-                ir += mr;
+    let mut pc = 0;
+    while pc < k {
+        let kcb = kc.min(k - pc);
+        // The first block of terms applies beta and the bias; later ones add.
+        let e = if pc == 0 {
+            epi
+        } else {
+            Epi {
+                alpha: epi.alpha,
+                beta: T::one(),
+                bias: None,
             }
-            pc += kcb;
+        };
+        let mut ic = 0;
+        while ic < m {
+            let mc = mc_max.min(m - ic);
+            if !in_place {
+                // Every panel of this block of `a`, once for all of `b`'s column blocks.
+                let mut ir = 0;
+                while ir < mc {
+                    pack_a::<T, V>(a, ic + ir, pc, mr.min(mc - ir), kcb, pa.add(ir * kcb));
+                    ir += mr;
+                }
+            }
+            let mut jc = 0;
+            while jc < n {
+                let nc = nc_max.min(n - jc);
+                pack_b::<T, V>(b, pc, jc, kcb, nc, nr, pb);
+                let mut ir = 0;
+                while ir < mc {
+                    let rows = mr.min(mc - ir);
+                    let (ap, ars, acs) = if !in_place {
+                        (pa.add(ir * kcb) as *const T, 1, mr)
+                    } else if rows == mr {
+                        (a.at(ic + ir, pc), a.rs as usize, 1)
+                    } else {
+                        // The last, partial panel: packed, so no row past the end is read.
+                        pack_a::<T, V>(a, ic + ir, pc, rows, kcb, pa);
+                        (pa as *const T, 1, mr)
+                    };
+                    let mut jr = 0;
+                    while jr < nc {
+                        let cols = nr.min(nc - jr);
+                        let e = Epi {
+                            bias: e.bias.map(|p| p.add(jc + jr)),
+                            ..e
+                        };
+                        V::tile(
+                            cols.div_ceil(V::LANES),
+                            kcb,
+                            ap,
+                            ars,
+                            acs,
+                            pb.add(jr * kcb),
+                            c.ptr.add((ic + ir) * c.ldc + jc + jr),
+                            c.ldc,
+                            rows,
+                            cols,
+                            e,
+                        );
+                        jr += nr;
+                    }
+                    ir += mr;
+                }
+                jc += nc;
+            }
+            ic += mc;
         }
-        jc += nc;
+        pc += kcb;
     }
+}
+
+/// Whether [`driver`] reads `a` in place at a tile of `mr` rows: its rows contiguous, and a
+/// row stride that is a multiple of 4 KiB only on an L1d with at least `mr + 4` ways.
+fn a_in_place<T>(a: Mat<T>, mr: usize) -> bool {
+    let aliasing = (a.rs.unsigned_abs() * std::mem::size_of::<T>()).is_multiple_of(4096)
+        && Caches::get().l1d_ways < mr + 4;
+    a.cs == 1 && a.rs > 0 && !aliasing
 }
 
 /// `k == 0`: `c = beta·c + bias`.
@@ -382,6 +449,8 @@ unsafe fn pack_a<T: Scalar, V: Vek<T>>(
     if a.rs == 1 && rows == mr {
         // Each term's `MR` values are contiguous in `a`.
         for p in 0..kcb {
+            // Each term is on another line (often another page): ask for them ahead.
+            prefetch(a.at(i0, pc + (p + 16).min(kcb - 1)));
             std::ptr::copy_nonoverlapping(a.at(i0, pc + p), dst.add(p * mr), mr);
         }
         return;
@@ -572,4 +641,192 @@ fn prefetch<T>(p: *const T) {
     };
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::{with_simd_level, SimdLevel};
+
+    /// Blockings as the caches of three machine classes give them.
+    #[test]
+    fn blocking_follows_the_caches() {
+        let zen5 = Caches {
+            l1d: 48 << 10,
+            l1d_ways: 12,
+            l2: 1 << 20,
+        };
+        let zen4 = Caches {
+            l1d: 32 << 10,
+            l1d_ways: 8,
+            l2: 1 << 20,
+        };
+        let spr = Caches {
+            l1d: 48 << 10,
+            l1d_ways: 12,
+            l2: 2 << 20,
+        };
+        let got = |c, size| {
+            let b = Blocking::sized(c, size);
+            (b.kc, b.nc)
+        };
+        assert_eq!(got(zen5, 8), (512, 216));
+        assert_eq!(got(zen5, 4), (512, 432));
+        assert_eq!(got(zen4, 8), (320, 336));
+        assert_eq!(got(spr, 8), (512, 432));
+        assert_eq!(got(Caches::FALLBACK, 8), got(zen4, 8));
+        // A tiny cache still gives usable blocks.
+        let tiny = Caches {
+            l1d: 8 << 10,
+            l1d_ways: 2,
+            l2: 64 << 10,
+        };
+        let b = Blocking::sized(tiny, 8);
+        assert_eq!((b.kc, b.nc), (128, 48));
+        // Nearly equal blocks of terms, never deeper than KC.
+        let b = Blocking::sized(zen5, 8);
+        assert_eq!(b.kc_for(784), 392);
+        assert_eq!(b.kc_for(512), 512);
+        assert_eq!(b.kc_for(1030), 344);
+        assert_eq!(b.kc_for(1), 1);
+    }
+
+    /// `beta·c0 + alpha·a·b` in plain loops.
+    fn naive(
+        alpha: f64,
+        beta: f64,
+        a: &[f64],
+        b: &[f64],
+        c0: &[f64],
+        (m, k, n): (usize, usize, usize),
+    ) -> Vec<f64> {
+        (0..m * n)
+            .map(|ij| {
+                let (i, j) = (ij / n, ij % n);
+                let s: f64 = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
+                beta * c0[ij] + alpha * s
+            })
+            .collect()
+    }
+
+    fn values(len: usize, seed: f64) -> Vec<f64> {
+        (0..len).map(|i| (i as f64 * 0.61 + seed).sin()).collect()
+    }
+
+    /// Blockings far smaller than any cache's, so small products cross every kind of block
+    /// edge (several blocks of terms, of `a`'s rows and of `b`'s columns, partial panels
+    /// and tiles), with `a` read in place and packed, on every level.
+    #[test]
+    fn every_block_edge_matches_the_naive_product() {
+        let blockings = [
+            Blocking {
+                kc: 64,
+                nc: 48,
+                a_block: 24 * 64 * 8,
+            },
+            Blocking {
+                kc: 40,
+                nc: 24,
+                a_block: 8 * 40 * 8,
+            },
+            Blocking {
+                kc: 512,
+                nc: 2048,
+                a_block: 4 << 20,
+            },
+        ];
+        for level in SimdLevel::available() {
+            with_simd_level(level, || {
+                for &(m, k, n) in &[(50, 150, 70), (9, 64, 25), (33, 129, 100)] {
+                    let (a, b, c0) = (values(m * k, 0.1), values(k * n, 0.2), values(m * n, 0.3));
+                    let at: Vec<f64> = (0..k * m).map(|pi| a[(pi % m) * k + pi / m]).collect();
+                    let want = naive(-0.5, 1.0, &a, &b, &c0, (m, k, n));
+                    let bias = values(n, 0.4);
+                    let want_bias: Vec<f64> = naive(1.0, 0.0, &a, &b, &c0, (m, k, n))
+                        .iter()
+                        .enumerate()
+                        .map(|(ij, v)| v + bias[ij % n])
+                        .collect();
+                    // `a` by rows (in place), by columns (packed), and by rows at a stride
+                    // of 4 KiB (in place or packed, by the L1d's ways).
+                    let wide: Vec<f64> = (0..m * 512)
+                        .map(|x| {
+                            if x % 512 < k {
+                                a[(x / 512) * k + x % 512]
+                            } else {
+                                f64::NAN
+                            }
+                        })
+                        .collect();
+                    let layouts = [
+                        Mat {
+                            ptr: a.as_ptr(),
+                            rs: k as isize,
+                            cs: 1,
+                        },
+                        Mat {
+                            ptr: at.as_ptr(),
+                            rs: 1,
+                            cs: m as isize,
+                        },
+                        Mat {
+                            ptr: wide.as_ptr(),
+                            rs: 512,
+                            cs: 1,
+                        },
+                    ];
+                    let bm = Mat {
+                        ptr: b.as_ptr(),
+                        rs: n as isize,
+                        cs: 1,
+                    };
+                    for blocking in blockings {
+                        for (l, &am) in layouts.iter().enumerate() {
+                            if l == 2 && k > 512 {
+                                continue;
+                            }
+                            let tag =
+                                format!("{} {m}x{k}x{n} layout {l} {blocking:?}", level.name());
+                            let mut c = c0.clone();
+                            let out = Out {
+                                ptr: c.as_mut_ptr(),
+                                ldc: n,
+                            };
+                            let epi = Epi {
+                                alpha: -0.5,
+                                beta: 1.0,
+                                bias: None,
+                            };
+                            // SAFETY: the operands hold m×k, k×n and m×n values at these strides.
+                            unsafe { gemm(m, n, k, am, bm, out, epi, blocking) };
+                            let err = c
+                                .iter()
+                                .zip(&want)
+                                .map(|(x, y)| (x - y).abs())
+                                .fold(0.0, f64::max);
+                            assert!(err < 1e-12, "{tag}: off by {err}");
+                            let mut c = vec![f64::NAN; m * n];
+                            let out = Out {
+                                ptr: c.as_mut_ptr(),
+                                ldc: n,
+                            };
+                            let epi = Epi {
+                                alpha: 1.0,
+                                beta: 0.0,
+                                bias: Some(bias.as_ptr()),
+                            };
+                            // SAFETY: as above; `c` is not read (beta 0).
+                            unsafe { gemm(m, n, k, am, bm, out, epi, blocking) };
+                            let err = c
+                                .iter()
+                                .zip(&want_bias)
+                                .map(|(x, y)| (x - y).abs())
+                                .fold(0.0, f64::max);
+                            assert!(err < 1e-12, "{tag} with bias: off by {err}");
+                        }
+                    }
+                }
+            })
+        }
+    }
 }

@@ -220,7 +220,7 @@ fn packed<T: Scalar>(
         // borrowed mutably), and the bias n contiguous elements.
         #[allow(unsafe_code)]
         unsafe {
-            gemm::gemm(m, n, k, a, b, out, epi, Blocking::DEFAULT)
+            gemm::gemm(m, n, k, a, b, out, epi, Blocking::for_elem::<T>())
         };
         return;
     }

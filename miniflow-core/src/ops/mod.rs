@@ -23,6 +23,7 @@
 pub mod add;
 pub mod bce;
 pub mod bce_logits;
+mod caches;
 mod gemm;
 pub mod leaky_relu;
 pub mod linear;

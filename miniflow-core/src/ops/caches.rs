@@ -1,0 +1,180 @@
+//! The data caches of the core, read once per process from CPUID: the packed GEMM sizes its
+//! blocks from them (see [`Blocking`](super::gemm::Blocking)).
+
+use std::sync::OnceLock;
+
+/// Sizes of the core's data caches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Caches {
+    /// L1 data cache, bytes.
+    pub l1d: usize,
+    /// L1 data cache associativity (ways).
+    pub l1d_ways: usize,
+    /// L2 cache, bytes.
+    pub l2: usize,
+}
+
+impl Caches {
+    /// What a CPU that does not say gets: the smallest common x86 core of the last decade
+    /// (32 KiB 8-way L1d, 1 MiB L2).
+    pub(crate) const FALLBACK: Caches = Caches {
+        l1d: 32 << 10,
+        l1d_ways: 8,
+        l2: 1 << 20,
+    };
+
+    /// This CPU's caches (read once per process), or [`FALLBACK`](Caches::FALLBACK).
+    pub(crate) fn get() -> Caches {
+        static CACHES: OnceLock<Caches> = OnceLock::new();
+        *CACHES.get_or_init(|| detect().unwrap_or(Caches::FALLBACK))
+    }
+
+    /// From a list of `(type, level, ways, bytes)` descriptors: the level-1 data cache and
+    /// the level-2 data or unified cache; `None` unless both are there and plausible.
+    fn from_descriptors(descriptors: impl IntoIterator<Item = Descriptor>) -> Option<Caches> {
+        let (mut l1, mut l2) = (None, None);
+        for d in descriptors {
+            match (d.level, d.kind) {
+                (1, Kind::Data) => l1 = Some((d.bytes, d.ways)),
+                (2, Kind::Data | Kind::Unified) => l2 = Some(d.bytes),
+                _ => {}
+            }
+        }
+        let ((l1d, l1d_ways), l2) = (l1?, l2?);
+        let plausible = (8 << 10..=4 << 20).contains(&l1d)
+            && (1..=64).contains(&l1d_ways)
+            && (64 << 10..=256 << 20).contains(&l2);
+        plausible.then_some(Caches { l1d, l1d_ways, l2 })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Data,
+    Instruction,
+    Unified,
+}
+
+/// One cache as CPUID describes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Descriptor {
+    kind: Kind,
+    level: u32,
+    ways: usize,
+    bytes: usize,
+}
+
+impl Descriptor {
+    /// Decodes one sub-leaf of the deterministic cache parameters (leaf 4 on Intel,
+    /// 0x8000_001D on AMD: the same layout); `None` at the end of the list.
+    fn decode(eax: u32, ebx: u32, ecx: u32) -> Option<Descriptor> {
+        let kind = match eax & 0x1f {
+            0 => return None,
+            1 => Kind::Data,
+            2 => Kind::Instruction,
+            _ => Kind::Unified,
+        };
+        let ways = (ebx >> 22) as usize + 1;
+        let partitions = ((ebx >> 12) & 0x3ff) as usize + 1;
+        let line = (ebx & 0xfff) as usize + 1;
+        let sets = ecx as usize + 1;
+        Some(Descriptor {
+            kind,
+            level: (eax >> 5) & 0x7,
+            ways,
+            bytes: ways * partitions * line * sets,
+        })
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code, unused_unsafe)]
+fn detect() -> Option<Caches> {
+    use std::arch::x86_64::{__cpuid, __cpuid_count, CpuidResult};
+    // SAFETY: CPUID exists on every x86-64 CPU and only reads identification registers
+    // (the intrinsics are safe functions on recent toolchains, hence `unused_unsafe`).
+    let cpuid = |leaf: u32, sub: u32| -> CpuidResult { unsafe { __cpuid_count(leaf, sub) } };
+    let v = unsafe { __cpuid(0) };
+    let mut vendor = [0u8; 12];
+    for (chunk, reg) in vendor.chunks_mut(4).zip([v.ebx, v.edx, v.ecx]) {
+        chunk.copy_from_slice(&reg.to_le_bytes());
+    }
+    let amd_like = &vendor == b"AuthenticAMD" || &vendor == b"HygonGenuine";
+    let leaf = if amd_like {
+        // Leaf 0x8000_001D exists when the extended maximum reaches it and the topology
+        // extensions bit (0x8000_0001 ECX bit 22) is set.
+        let ext = unsafe { __cpuid(0x8000_0000) }.eax;
+        let topology = unsafe { __cpuid(0x8000_0001) }.ecx >> 22 & 1 == 1;
+        if ext < 0x8000_001d || !topology {
+            return None;
+        }
+        0x8000_001d
+    } else {
+        if v.eax < 4 {
+            return None;
+        }
+        4
+    };
+    Caches::from_descriptors((0..16).map_while(|sub| {
+        let r = cpuid(leaf, sub);
+        Descriptor::decode(r.eax, r.ebx, r.ecx)
+    }))
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn detect() -> Option<Caches> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The registers of this session's Zen 5 (leaf 0x8000_001D), encoded back from what it
+    /// reported: 48 KiB 12-way L1d, 32 KiB L1i, 1 MiB 16-way L2, 32 MiB L3.
+    fn encode(kind: u32, level: u32, ways: u32, sets: u32) -> (u32, u32, u32) {
+        (kind | level << 5, (ways - 1) << 22 | 63, sets - 1)
+    }
+
+    #[test]
+    fn decodes_a_zen5_list() {
+        let regs = [
+            encode(1, 1, 12, 64),
+            encode(2, 1, 8, 64),
+            encode(3, 2, 16, 1024),
+            encode(3, 3, 16, 32768),
+            (0, 0, 0),
+        ];
+        let list = regs
+            .iter()
+            .map_while(|&(a, b, c)| Descriptor::decode(a, b, c));
+        let caches = Caches::from_descriptors(list).unwrap();
+        assert_eq!(
+            caches,
+            Caches {
+                l1d: 48 << 10,
+                l1d_ways: 12,
+                l2: 1 << 20
+            }
+        );
+    }
+
+    #[test]
+    fn an_incomplete_or_implausible_list_is_none() {
+        let l1 = Descriptor::decode(1 | 1 << 5, 7 << 22 | 63, 63).unwrap();
+        assert_eq!(l1.bytes, 32 << 10);
+        assert_eq!(Caches::from_descriptors([l1]), None);
+        let tiny_l2 = Descriptor::decode(3 | 2 << 5, 63, 0).unwrap();
+        assert_eq!(Caches::from_descriptors([l1, tiny_l2]), None);
+        assert_eq!(Descriptor::decode(0, 123, 456), None);
+    }
+
+    #[test]
+    fn this_cpu_has_caches() {
+        let c = Caches::get();
+        assert!(
+            c.l1d >= 8 << 10 && c.l2 >= 64 << 10 && c.l1d_ways >= 1,
+            "{c:?}"
+        );
+    }
+}
