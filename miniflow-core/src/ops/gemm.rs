@@ -252,13 +252,9 @@ unsafe fn gemm_one<T: Scalar>(
         let (abuf, bbuf) = &mut *bufs;
         let sz = std::mem::size_of::<T>();
         // Large enough for any level's tiles (MR <= 8, NR <= 48): a block of `a` rounded up
-        // to whole panels (one panel when it is read in place), and a block of `b`.
+        // to whole panels (whether or not this level packs it), and a block of `b`.
         let kc = blocking.kc_for(k);
-        let a_rows = if a_in_place(a, 8) {
-            8
-        } else {
-            (blocking.mc_for(m, kc, sz).div_ceil(8) + 1) * 8
-        };
+        let a_rows = (blocking.mc_for(m, kc, sz).div_ceil(8) + 1) * 8;
         let pa = grow(abuf, a_rows * kc * sz).cast::<T>();
         let pb = grow(bbuf, (blocking.nc.min(n) + 48) * kc * sz).cast::<T>();
         let job = Job {
@@ -305,13 +301,9 @@ multiversion!(
 /// the tiles row panel by row panel, so a panel of `a` stays in L1 while the `b` panels
 /// stream past it from L2.
 ///
-/// `a` is read in place when its rows are contiguous (the panel then has a row and a term
-/// stride, no copy). It is packed when a partial panel would read past its last row; when its
-/// columns are contiguous instead (each term's values would then sit a whole stride from the
-/// last term's, and at a stride of a multiple of 128 bytes the panel's lines crowd into a
-/// fraction of L1's sets; packed, each term is one contiguous copy); when it is strided both
-/// ways; and when its row stride is a multiple of 4 KiB on an L1d with fewer than `MR + 4`
-/// ways (the `MR` rows' lines would share every set they touch with little room left).
+/// `a` is read in place (the panel then has a row and a term stride, no copy) when
+/// [`a_in_place`] says so, and packed otherwise, and always for a partial last panel (which
+/// would read past its last row).
 #[inline(always)]
 unsafe fn driver<T: Scalar, V: Vek<T>>(job: Job<T>) {
     let Job {
@@ -330,8 +322,8 @@ unsafe fn driver<T: Scalar, V: Vek<T>>(job: Job<T>) {
     if k == 0 {
         return epilogue_only::<T, V>(m, n, c, epi);
     }
-    let in_place = a_in_place(a, mr);
     let kc = blocking.kc_for(k);
+    let in_place = a_in_place(a, mr, n, nr, kc);
     // Rows of `a` per packed block, in nearly equal blocks of whole panels.
     let mblocks = m.div_ceil(blocking.mc_for(m, kc, std::mem::size_of::<T>()));
     let mc_max = m.div_ceil(mblocks).div_ceil(mr) * mr;
@@ -370,7 +362,7 @@ unsafe fn driver<T: Scalar, V: Vek<T>>(job: Job<T>) {
                     let (ap, ars, acs) = if !in_place {
                         (pa.add(ir * kcb) as *const T, 1, mr)
                     } else if rows == mr {
-                        (a.at(ic + ir, pc), a.rs as usize, 1)
+                        (a.at(ic + ir, pc), a.rs as usize, a.cs as usize)
                     } else {
                         // The last, partial panel: packed, so no row past the end is read.
                         pack_a::<T, V>(a, ic + ir, pc, rows, kcb, pa);
@@ -408,12 +400,28 @@ unsafe fn driver<T: Scalar, V: Vek<T>>(job: Job<T>) {
     }
 }
 
-/// Whether [`driver`] reads `a` in place at a tile of `mr` rows: its rows contiguous, and a
-/// row stride that is a multiple of 4 KiB only on an L1d with at least `mr + 4` ways.
-fn a_in_place<T>(a: Mat<T>, mr: usize) -> bool {
-    let aliasing = (a.rs.unsigned_abs() * std::mem::size_of::<T>()).is_multiple_of(4096)
-        && Caches::get().l1d_ways < mr + 4;
-    a.cs == 1 && a.rs > 0 && !aliasing
+/// Whether [`driver`] reads `a` in place at a tile of `mr × nr`, for a product `n` wide in
+/// blocks of `kc` terms.
+///
+/// - Rows contiguous: yes, unless the row stride is a multiple of 4 KiB on an L1d with fewer
+///   than `mr + 4` ways (the `mr` rows' lines would share every set they touch, with little
+///   room left for `b`).
+/// - Columns contiguous: each term's values are one line, a whole stride from the last
+///   term's. A tile reads each line once, so in place costs nothing until later tiles come
+///   back for a panel spread over more pages than the TLB's first level holds: in place
+///   when at most two tiles meet each panel (`n <= 2·nr`) or a panel spans at most 256 KiB.
+///   (Zen 5, 2026-12-01: the 1024 x 256 x 1024 weight gradient, 2 MiB a panel, ran at 0.84
+///   of the `gemm` crate's rate in place and 0.95 packed; packing at 13 x 4096 x 10 and
+///   256 x 64 x 16 made the Boston step at batch 4,096 and the width-16 step 4% and 25%
+///   slower, and at 256 x 64 x 64, 128 KiB a panel, the width-64 step 6% slower.)
+fn a_in_place<T>(a: Mat<T>, mr: usize, n: usize, nr: usize, kc: usize) -> bool {
+    let size = std::mem::size_of::<T>();
+    if a.cs == 1 && a.rs > 0 {
+        let aliasing = (a.rs.unsigned_abs() * size).is_multiple_of(4096);
+        !aliasing || Caches::get().l1d_ways >= mr + 4
+    } else {
+        a.rs == 1 && a.cs > 0 && (n <= 2 * nr || kc * a.cs.unsigned_abs() * size <= 256 << 10)
+    }
 }
 
 /// `k == 0`: `c = beta·c + bias`.
