@@ -197,11 +197,12 @@ fn products_in_f32_match_f64() {
     }
 }
 
-/// The packed product copies `a` a panel at a time when reading it in place would be slow or
-/// unsafe: a partial last panel, and a row or column stride that is a multiple of 4 KiB
-/// (512 f64 / 1024 f32, and twice that). Here `a` is a view into a wider buffer with exactly
-/// such a stride, row-major and column-major, with full and partial panels, in f64 (against
-/// the reference, 1e-12) and f32 (against the reference on the f32 values), on every level.
+/// `a` as a view into a wider buffer whose row or column stride is a multiple of 4 KiB (512
+/// f64 / 1024 f32, and twice that), row-major and column-major, with full and partial panels,
+/// in f64 (against the reference, 1e-12) and f32 (against the reference on the f32 values),
+/// on every level. Whether such an `a` is packed or read in place depends on the L1d and the
+/// shape (`a_in_place` in `ops/gemm.rs`, whose unit tests force each way); this checks the
+/// products through the public API on whatever this CPU chooses.
 #[test]
 fn packed_a_at_page_strides_matches_the_reference() {
     /// `a` (m×k) as a view into a buffer whose row (`rows`) or column stride is `stride`.

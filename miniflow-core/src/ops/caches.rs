@@ -23,7 +23,8 @@ impl Caches {
         l2: 1 << 20,
     };
 
-    /// This CPU's caches (read once per process), or [`FALLBACK`](Caches::FALLBACK).
+    /// This CPU's caches (read once per process), or [`FALLBACK`](Caches::FALLBACK) when
+    /// CPUID does not say or its cores differ (a hybrid part).
     pub(crate) fn get() -> Caches {
         static CACHES: OnceLock<Caches> = OnceLock::new();
         *CACHES.get_or_init(|| detect().unwrap_or(Caches::FALLBACK))
@@ -78,11 +79,17 @@ impl Descriptor {
         let partitions = ((ebx >> 12) & 0x3ff) as usize + 1;
         let line = (ebx & 0xfff) as usize + 1;
         let sets = ecx as usize + 1;
+        // Checked: a hypervisor may report anything (then the size is implausible anyway).
+        let bytes = ways
+            .checked_mul(partitions)
+            .and_then(|b| b.checked_mul(line))
+            .and_then(|b| b.checked_mul(sets))
+            .unwrap_or(usize::MAX);
         Some(Descriptor {
             kind,
             level: (eax >> 5) & 0x7,
             ways,
-            bytes: ways * partitions * line * sets,
+            bytes,
         })
     }
 }
@@ -111,6 +118,12 @@ fn detect() -> Option<Caches> {
         0x8000_001d
     } else {
         if v.eax < 4 {
+            return None;
+        }
+        // A hybrid part (CPUID 7 EDX bit 15: performance and efficiency cores with other
+        // caches) would block, and so round, by whichever core ran the first product: the
+        // fallback instead, the same on every core and every run.
+        if v.eax >= 7 && unsafe { __cpuid_count(7, 0) }.edx >> 15 & 1 == 1 {
             return None;
         }
         4
@@ -166,6 +179,9 @@ mod tests {
         assert_eq!(Caches::from_descriptors([l1]), None);
         let tiny_l2 = Descriptor::decode(3 | 2 << 5, 63, 0).unwrap();
         assert_eq!(Caches::from_descriptors([l1, tiny_l2]), None);
+        // Every field at its largest: no overflow, just an implausible size.
+        let junk = Descriptor::decode(3 | 2 << 5, u32::MAX, u32::MAX).unwrap();
+        assert_eq!(Caches::from_descriptors([l1, junk]), None);
         assert_eq!(Descriptor::decode(0, 123, 456), None);
     }
 

@@ -72,6 +72,8 @@ pub(crate) struct Blocking {
     /// Bytes of `a` packed per block of terms (when `a` is packed at all), once for all of
     /// `b`'s column blocks.
     pub a_block: usize,
+    /// The L1d's ways, for [`a_in_place`].
+    pub l1d_ways: usize,
 }
 
 impl Blocking {
@@ -101,6 +103,7 @@ impl Blocking {
             kc,
             nc,
             a_block: 4 << 20,
+            l1d_ways: caches.l1d_ways,
         }
     }
 
@@ -251,12 +254,19 @@ unsafe fn gemm_one<T: Scalar>(
         let mut bufs = bufs.borrow_mut();
         let (abuf, bbuf) = &mut *bufs;
         let sz = std::mem::size_of::<T>();
-        // Large enough for any level's tiles (MR <= 8, NR <= 48): a block of `a` rounded up
-        // to whole panels (whether or not this level packs it), and a block of `b`.
+        // Large enough for any level's tiles (MR <= 8, NR from 8 to 48): one panel of `a`
+        // when every level reads it in place (the largest MR and the smallest NR are the
+        // strictest case of `a_in_place`), else a block of it rounded up to whole panels; and
+        // a block of `b`.
         let kc = blocking.kc_for(k);
-        let a_rows = (blocking.mc_for(m, kc, sz).div_ceil(8) + 1) * 8;
-        let pa = grow(abuf, a_rows * kc * sz).cast::<T>();
-        let pb = grow(bbuf, (blocking.nc.min(n) + 48) * kc * sz).cast::<T>();
+        let a_rows = if a_in_place(a, 8, n, 8, kc, blocking.l1d_ways) {
+            8
+        } else {
+            (blocking.mc_for(m, kc, sz).div_ceil(8) + 1) * 8
+        };
+        let (pa_len, pb_len) = (a_rows * kc, (blocking.nc.min(n) + 48) * kc);
+        let pa = grow(abuf, pa_len * sz).cast::<T>();
+        let pb = grow(bbuf, pb_len * sz).cast::<T>();
         let job = Job {
             m,
             n,
@@ -268,6 +278,8 @@ unsafe fn gemm_one<T: Scalar>(
             blocking,
             pa: pa as usize,
             pb: pb as usize,
+            pa_len,
+            pb_len,
         };
         run(job);
     });
@@ -287,6 +299,9 @@ pub(crate) struct Job<T> {
     blocking: Blocking,
     pa: usize,
     pb: usize,
+    /// Capacities of `pa` and `pb`, in elements (checked in debug builds).
+    pa_len: usize,
+    pb_len: usize,
 }
 
 multiversion!(
@@ -323,11 +338,24 @@ unsafe fn driver<T: Scalar, V: Vek<T>>(job: Job<T>) {
         return epilogue_only::<T, V>(m, n, c, epi);
     }
     let kc = blocking.kc_for(k);
-    let in_place = a_in_place(a, mr, n, nr, kc);
+    let in_place = a_in_place(a, mr, n, nr, kc, blocking.l1d_ways);
     // Rows of `a` per packed block, in nearly equal blocks of whole panels.
-    let mblocks = m.div_ceil(blocking.mc_for(m, kc, std::mem::size_of::<T>()));
-    let mc_max = m.div_ceil(mblocks).div_ceil(mr) * mr;
+    // (Read in place, `a` needs no blocks: one block, so `b` is packed once per block.)
+    let mc_max = if in_place {
+        m.div_ceil(mr) * mr
+    } else {
+        let mblocks = m.div_ceil(blocking.mc_for(m, kc, std::mem::size_of::<T>()));
+        m.div_ceil(mblocks).div_ceil(mr) * mr
+    };
     let nc_max = blocking.nc.div_ceil(nr) * nr;
+    debug_assert!(
+        (if in_place { mr } else { mc_max }) * kc <= job.pa_len,
+        "a's packing buffer"
+    );
+    debug_assert!(
+        (nc_max.min(n.div_ceil(V::LANES) * V::LANES)) * kc <= job.pb_len,
+        "b's packing buffer"
+    );
     let mut pc = 0;
     while pc < k {
         let kcb = kc.min(k - pc);
@@ -414,11 +442,11 @@ unsafe fn driver<T: Scalar, V: Vek<T>>(job: Job<T>) {
 ///   of the `gemm` crate's rate in place and 0.95 packed; packing at 13 x 4096 x 10 and
 ///   256 x 64 x 16 made the Boston step at batch 4,096 and the width-16 step 4% and 25%
 ///   slower, and at 256 x 64 x 64, 128 KiB a panel, the width-64 step 6% slower.)
-fn a_in_place<T>(a: Mat<T>, mr: usize, n: usize, nr: usize, kc: usize) -> bool {
+fn a_in_place<T>(a: Mat<T>, mr: usize, n: usize, nr: usize, kc: usize, l1d_ways: usize) -> bool {
     let size = std::mem::size_of::<T>();
     if a.cs == 1 && a.rs > 0 {
         let aliasing = (a.rs.unsigned_abs() * size).is_multiple_of(4096);
-        !aliasing || Caches::get().l1d_ways >= mr + 4
+        !aliasing || l1d_ways >= mr + 4
     } else {
         a.rs == 1 && a.cs > 0 && (n <= 2 * nr || kc * a.cs.unsigned_abs() * size <= 256 << 10)
     }
@@ -726,21 +754,31 @@ mod tests {
     /// and tiles), with `a` read in place and packed, on every level.
     #[test]
     fn every_block_edge_matches_the_naive_product() {
+        // An L1d of one way packs `a` at a 4 KiB row stride; of twelve, reads it in place.
         let blockings = [
             Blocking {
                 kc: 64,
                 nc: 48,
                 a_block: 24 * 64 * 8,
+                l1d_ways: 1,
+            },
+            Blocking {
+                kc: 64,
+                nc: 48,
+                a_block: 24 * 64 * 8,
+                l1d_ways: 12,
             },
             Blocking {
                 kc: 40,
                 nc: 24,
                 a_block: 8 * 40 * 8,
+                l1d_ways: 1,
             },
             Blocking {
                 kc: 512,
                 nc: 2048,
                 a_block: 4 << 20,
+                l1d_ways: 12,
             },
         ];
         for level in SimdLevel::available() {
@@ -755,12 +793,23 @@ mod tests {
                         .enumerate()
                         .map(|(ij, v)| v + bias[ij % n])
                         .collect();
-                    // `a` by rows (in place), by columns (packed), and by rows at a stride
-                    // of 4 KiB (in place or packed, by the L1d's ways).
+                    // `a` by rows (in place); by columns, `m` apart (in place: a panel spans
+                    // at most 256 KiB here); by rows 4 KiB apart (in place or packed, by the
+                    // L1d's ways); by columns 32 KiB apart (packed when more than two tiles
+                    // meet a panel).
                     let wide: Vec<f64> = (0..m * 512)
                         .map(|x| {
                             if x % 512 < k {
                                 a[(x / 512) * k + x % 512]
+                            } else {
+                                f64::NAN
+                            }
+                        })
+                        .collect();
+                    let tall: Vec<f64> = (0..4096 * k)
+                        .map(|x| {
+                            if x % 4096 < m {
+                                a[(x % 4096) * k + x / 4096]
                             } else {
                                 f64::NAN
                             }
@@ -781,6 +830,11 @@ mod tests {
                             ptr: wide.as_ptr(),
                             rs: 512,
                             cs: 1,
+                        },
+                        Mat {
+                            ptr: tall.as_ptr(),
+                            rs: 1,
+                            cs: 4096,
                         },
                     ];
                     let bm = Mat {
