@@ -11,50 +11,13 @@
 //! Shapes `m x k x n`: 1024³, and the 256x1024x1024 step's forward (`x·W1`, 256x1024x1024)
 //! and weight gradient (`xᵀ·g`, 1024x256x1024, where `tn` reads `x` transposed).
 
+mod common;
+
+use common::{fill, gemm_crate_nn};
 use miniflow::ndarray::Array2;
 use miniflow::ops::matmul;
 use miniflow::Scalar;
 use std::time::Instant;
-
-fn fill<T: Scalar>(seed: u64, rows: usize, cols: usize) -> Array2<T> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    Array2::from_shape_fn((rows, cols), |_| {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        T::from((s >> 11) as f64 / (1u64 << 53) as f64 - 0.5).expect("a small float")
-    })
-}
-
-/// `c = a·b` by the `gemm` crate, one thread, row-major operands.
-fn crate_nn<T: Scalar>(a: &Array2<T>, b: &Array2<T>, c: &mut Array2<T>) {
-    let (m, k) = a.dim();
-    let n = b.ncols();
-    // SAFETY: three distinct row-major arrays of m×k, k×n and m×n values.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a.as_ptr(),
-            1,
-            k as isize,
-            b.as_ptr(),
-            1,
-            n as isize,
-            T::zero(),
-            T::one(),
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
-}
 
 /// Median seconds of `reps` calls (after one warm-up call).
 fn median_secs(reps: usize, mut f: impl FnMut()) -> f64 {
@@ -90,7 +53,7 @@ fn shape<T: Scalar>(dtype: &str, (m, k, n): (usize, usize, usize), rounds: usize
         tn.push(rate(median_secs(reps, || {
             matmul::tn(T::one(), at.view(), b.view(), T::zero(), c.view_mut())
         })));
-        other.push(rate(median_secs(reps, || crate_nn(&a, &b, &mut c))));
+        other.push(rate(median_secs(reps, || gemm_crate_nn(&a, &b, &mut c))));
     }
     let (nn, tn, other) = (median(nn), median(tn), median(other));
     println!(

@@ -14,6 +14,9 @@
 //! MINIFLOW_SIMD=avx2 cargo bench --bench step    # a lower instruction-set level
 //! ```
 
+mod common;
+
+use common::{fill, gemm_crate_nn};
 use criterion::{criterion_group, BenchmarkId, Criterion};
 use miniflow::ndarray::linalg::general_mat_mul;
 use miniflow::ndarray::{Array1, Array2, ArrayView2, Axis};
@@ -95,17 +98,6 @@ const SHAPES: [Shape; 4] = [
     (64, 784, 256, 1),
     (256, 1024, 1024, 1),
 ];
-
-/// Deterministic values in [-0.5, 0.5).
-fn fill<T: Scalar>(seed: u64, rows: usize, cols: usize) -> Array2<T> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    Array2::from_shape_fn((rows, cols), |_| {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        T::from_f64((s >> 11) as f64 / (1u64 << 53) as f64 - 0.5)
-    })
-}
 
 struct Data<T> {
     x: Array2<T>,
@@ -336,37 +328,8 @@ fn gemm<T: Scalar>(c: &mut Criterion, dtype: &str, when: &str) {
     group.bench_function(BenchmarkId::new(GEMMS[1], "1024"), |bench| {
         bench.iter(|| general_mat_mul(T::one(), &a, &b, T::zero(), &mut out))
     });
-    // One thread (the crate is built without its rayon feature).
-    let par = gemm::Parallelism::None;
     group.bench_function(BenchmarkId::new(GEMMS[2], "1024"), |bench| {
-        bench.iter(|| {
-            let (pa, pb, pc) = (a.as_ptr(), b.as_ptr(), out.as_mut_ptr());
-            let ld = n as isize;
-            // SAFETY: three distinct 1024×1024 row-major arrays.
-            unsafe {
-                gemm::gemm(
-                    n,
-                    n,
-                    n,
-                    pc,
-                    1,
-                    ld,
-                    false,
-                    pa,
-                    1,
-                    ld,
-                    pb,
-                    1,
-                    ld,
-                    T::zero(),
-                    T::one(),
-                    false,
-                    false,
-                    false,
-                    par,
-                )
-            }
-        })
+        bench.iter(|| gemm_crate_nn(&a, &b, &mut out))
     });
     group.finish();
 }

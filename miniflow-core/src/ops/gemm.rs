@@ -2,12 +2,14 @@
 //!
 //! The classic blocked scheme (Goto, BLIS): `b` is cut into blocks of `KC` rows and `NC`
 //! columns, each packed once into panels `NR` columns wide; `a` is read `MR` rows at a time,
-//! in place when its rows are contiguous, else packed a block of rows at a time; a
+//! in place when its layout allows (rows contiguous, or columns contiguous in a narrow or
+//! shallow product: [`a_in_place`]), else packed a block of rows at a time; a
 //! register-blocked micro-kernel multiplies one `a` panel by one `b` panel into an `MR × NR`
 //! tile of sums held in registers, and stores it once per `KC` block. `KC` and `NC` come from
-//! the core's L1d and L2 sizes (CPUID, read once per process: [`Blocking::sized`]). Tiles: 8 × 24 (f64) /
-//! 8 × 48 (f32) on AVX-512 (24 accumulators of the 32 registers), 6 × 8 / 6 × 16 on AVX2
-//! (12 of 16), 4 × 8 portable; the last column panel only as wide as its columns need.
+//! the core's L1d and L2 sizes (CPUID, read once per process: [`Blocking::sized`]).
+//! Tiles: 8 × 24 (f64) / 8 × 48 (f32) on AVX-512 (24 accumulators of the 32 registers),
+//! 6 × 8 / 6 × 16 on AVX2 (12 of 16), 4 × 8 portable; the last column panel only as wide as
+//! its columns need.
 //!
 //! Every element of `c` is the same sequence of operations wherever its tile falls (a fused
 //! or unfused multiply-add per term, in the order of `k`, blocks of `KC` fixed by `k` and the
