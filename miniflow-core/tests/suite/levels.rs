@@ -2,7 +2,8 @@
 //! AVX2 or AVX-512 run it too) computes the same kernels and networks: the sigmoid within a
 //! few ulp of `1 / (1 + exp(-x))` with its edge cases (NaN, ±inf, ±1000, denormal results
 //! flushed to 0), the fused sigmoid backward in every `GradOut` mode, and whole networks
-//! through the runtime graph (two hidden layers, every gradient) to 1e-12 between levels.
+//! through the runtime graph (two hidden layers, every gradient) to 1e-12 between levels;
+//! and `linear`'s backward on the packed GEMM against finite differences on each level.
 
 use crate::common;
 
@@ -215,6 +216,90 @@ fn networks_agree_on_every_level() {
                     }
                 }
             }
+        }
+    }
+}
+
+/// `linear`'s backward at shapes that run the packed GEMM, against finite differences, on
+/// every level this CPU has (the forced lower ones included): `dW = xᵀ·g` with its transposed
+/// `x` packed (a panel spanning over 256 KiB, more than two tiles wide), `x` rows 4 KiB apart,
+/// partial panels, and several blocks of terms. A finite difference per entry would take a
+/// forward per entry; instead each gradient is checked along three random directions (a
+/// wrong entry anywhere moves the directional derivative) and at four single entries.
+#[test]
+fn linear_backward_on_the_packed_gemm_matches_finite_differences_on_every_level() {
+    use common::{contract, rel_err, EPS, FD_TOL};
+    use miniflow_core::ndarray::Array2;
+    for &(m, k, n) in &[(64, 600, 60), (37, 512, 50), (20, 1030, 70)] {
+        for level in SimdLevel::available() {
+            with_simd_level(level, || {
+                let mut rng = Rng::new(41);
+                let (x, w, b) = (rng.array((m, k)), rng.array((k, n)), rng.array(n));
+                let g = rng.array((m, n));
+                let loss = |x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>| {
+                    let mut out = Array2::from_elem((m, n), f64::NAN);
+                    linear::forward(x.view(), w.view(), b.view(), out.view_mut());
+                    contract(&g, &out)
+                };
+                let (mut dx, mut dw, mut db) = (rng.junk((m, k)), rng.junk((k, n)), rng.junk(n));
+                linear::backward(
+                    x.view(),
+                    w.view(),
+                    g.view(),
+                    Some(GradOut::write(dx.view_mut())),
+                    Some(GradOut::write(dw.view_mut())),
+                    Some(GradOut::write(db.view_mut())),
+                );
+                let tag = format!("{} {m}x{k}x{n}", level.name());
+                let check = |what: &str, got: f64, plus: f64, minus: f64| {
+                    let num = (plus - minus) / (2.0 * EPS);
+                    let err = rel_err(got, num);
+                    assert!(err <= FD_TOL, "{tag} {what}: {got} against {num} ({err:e})");
+                };
+                for d in 0..3 {
+                    let (vx, vw, vb) = (rng.array((m, k)), rng.array((k, n)), rng.array(n));
+                    let step = |a: &Array2<f64>, v: &Array2<f64>, s: f64| a + &(v * s);
+                    check(
+                        &format!("dx along direction {d}"),
+                        (&dx * &vx).sum(),
+                        loss(&step(&x, &vx, EPS), &w, &b),
+                        loss(&step(&x, &vx, -EPS), &w, &b),
+                    );
+                    check(
+                        &format!("dw along direction {d}"),
+                        (&dw * &vw).sum(),
+                        loss(&x, &step(&w, &vw, EPS), &b),
+                        loss(&x, &step(&w, &vw, -EPS), &b),
+                    );
+                    check(
+                        &format!("db along direction {d}"),
+                        (&db * &vb).sum(),
+                        loss(&x, &w, &(&b + &(&vb * EPS))),
+                        loss(&x, &w, &(&b - &(&vb * EPS))),
+                    );
+                }
+                for e in 0..4 {
+                    let pick = |rng: &mut Rng, len: usize| (rng.next_u64() % len as u64) as usize;
+                    let (i, p, j) = (pick(&mut rng, m), pick(&mut rng, k), pick(&mut rng, n));
+                    let bumped = |a: &Array2<f64>, at: (usize, usize), s: f64| {
+                        let mut a = a.clone();
+                        a[at] += s;
+                        a
+                    };
+                    check(
+                        &format!("dx[{i}, {p}] (entry {e})"),
+                        dx[(i, p)],
+                        loss(&bumped(&x, (i, p), EPS), &w, &b),
+                        loss(&bumped(&x, (i, p), -EPS), &w, &b),
+                    );
+                    check(
+                        &format!("dw[{p}, {j}] (entry {e})"),
+                        dw[(p, j)],
+                        loss(&x, &bumped(&w, (p, j), EPS), &b),
+                        loss(&x, &bumped(&w, (p, j), -EPS), &b),
+                    );
+                }
+            })
         }
     }
 }
