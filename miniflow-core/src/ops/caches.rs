@@ -185,12 +185,49 @@ mod tests {
         assert_eq!(Descriptor::decode(0, 123, 456), None);
     }
 
+    /// What Linux reports for cpu0 (`/sys/devices/system/cpu/cpu0/cache`, decoded by the
+    /// kernel from the same CPUID leaves): `None` where it does not say.
+    fn from_sysfs() -> Option<Caches> {
+        let dir = std::path::Path::new("/sys/devices/system/cpu/cpu0/cache");
+        let read = |index: &std::path::Path, f: &str| {
+            std::fs::read_to_string(index.join(f))
+                .ok()
+                .map(|s| s.trim().to_string())
+        };
+        let (mut l1, mut l2) = (None, None);
+        for entry in std::fs::read_dir(dir).ok()? {
+            let index = entry.ok()?.path();
+            let (Some(level), Some(kind), Some(size), Some(ways)) = (
+                read(&index, "level"),
+                read(&index, "type"),
+                read(&index, "size"),
+                read(&index, "ways_of_associativity"),
+            ) else {
+                continue;
+            };
+            let bytes = match size.strip_suffix('K') {
+                Some(k) => k.parse::<usize>().ok()? << 10,
+                None => size.strip_suffix('M')?.parse::<usize>().ok()? << 20,
+            };
+            match (level.as_str(), kind.as_str()) {
+                ("1", "Data") => l1 = Some((bytes, ways.parse().ok()?)),
+                ("2", "Data" | "Unified") => l2 = Some(bytes),
+                _ => {}
+            }
+        }
+        let ((l1d, l1d_ways), l2) = (l1?, l2?);
+        Some(Caches { l1d, l1d_ways, l2 })
+    }
+
+    /// Our CPUID decoding against the kernel's, where both report (a hybrid part or a CPU
+    /// without the cache leaves has `detect() == None` and runs on the fallback).
     #[test]
-    fn this_cpu_has_caches() {
+    fn cpuid_caches_match_linux_sysfs_where_both_report() {
+        match (detect(), from_sysfs()) {
+            (Some(ours), Some(kernel)) => assert_eq!(ours, kernel),
+            (ours, kernel) => eprintln!("not compared: CPUID {ours:?}, sysfs {kernel:?}"),
+        }
         let c = Caches::get();
-        assert!(
-            c.l1d >= 8 << 10 && c.l2 >= 64 << 10 && c.l1d_ways >= 1,
-            "{c:?}"
-        );
+        assert!(c == Caches::FALLBACK || Some(c) == detect(), "{c:?}");
     }
 }
