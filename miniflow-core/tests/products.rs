@@ -204,7 +204,7 @@ fn products_in_f32_match_f64() {
 /// shape (`a_in_place` in `ops/gemm.rs`, whose unit tests force each way); this checks the
 /// products through the public API on whatever this CPU chooses.
 #[test]
-fn packed_a_at_page_strides_matches_the_reference() {
+fn a_at_page_strides_matches_the_reference() {
     /// `a` (m×k) as a view into a buffer whose row (`rows`) or column stride is `stride`.
     fn strided<T: Copy + Default>(a: &Array2<T>, rows: bool, stride: usize) -> Array2<T> {
         let (m, k) = a.dim();
