@@ -520,6 +520,29 @@ unsafe fn pack_b<T: Scalar, V: Vek<T>>(
     dst: *mut T,
 ) {
     let mut q = 0;
+    if b.cs == 1 {
+        // Rows of `b` are contiguous: walk them term by term, each row segment one
+        // sequential read scattered over the full panels (panel by panel, every term would be
+        // a new page: a row stride is usually >= 4 KiB, which the prefetchers do not follow).
+        let full = nc / nr * nr;
+        if full > 0 {
+            let src = b.at(pc, jc);
+            for p in 0..kcb {
+                let s = src.offset(p as isize * b.rs);
+                let mut q = 0;
+                while q < full {
+                    let d = dst.add(q * kcb + p * nr);
+                    let mut j = 0;
+                    while j < nr {
+                        V::load(s.add(q + j)).store(d.add(j));
+                        j += V::LANES;
+                    }
+                    q += nr;
+                }
+            }
+        }
+        q = full;
+    }
     while q < nc {
         let cols = nr.min(nc - q);
         let panel = dst.add(q * kcb);
