@@ -438,8 +438,97 @@ fn report() {
     }
 }
 
+/// The large step's share of the GEMM rate measured **paired**: each round times one step
+/// (on a borrowed batch) and then one 1024³ product on each kernel, so the step and the
+/// GEMMs see the same state of a shared host; the share divides the step's median rate by
+/// the best kernel's median rate. (The table's share compares medians measured minutes
+/// apart and divides by the best of six of them: a host drifting by a few percent between
+/// groups moves it by as much.) `MINIFLOW_PAIRED_ROUNDS` rounds (25 by default; 0 skips).
+fn paired<N: StepOn + Default>(dtype: &str, shape: Shape, rounds: usize) {
+    if rounds == 0 {
+        return;
+    }
+    let d = Data::<N::Elem>::new(shape);
+    let lr = N::Elem::from_f64(1e-3);
+    let mut net: N = generated(&d);
+    let n = 1024;
+    let (a, b) = (fill::<N::Elem>(7, n, n), fill::<N::Elem>(8, n, n));
+    let mut out = Array2::<N::Elem>::zeros((n, n));
+    let timed = |f: &mut dyn FnMut()| {
+        let t = std::time::Instant::now();
+        f();
+        t.elapsed().as_secs_f64()
+    };
+    let mut times: [Vec<f64>; 4] = Default::default();
+    for round in 0..=rounds {
+        let t = [
+            timed(&mut || {
+                black_box(net.step_on(d.x.view(), d.y.view(), lr));
+            }),
+            timed(&mut || {
+                matmul::nn(
+                    N::Elem::from_f64(1.0),
+                    a.view(),
+                    b.view(),
+                    N::Elem::from_f64(0.0),
+                    out.view_mut(),
+                )
+            }),
+            timed(&mut || {
+                general_mat_mul(
+                    N::Elem::from_f64(1.0),
+                    &a,
+                    &b,
+                    N::Elem::from_f64(0.0),
+                    &mut out,
+                )
+            }),
+            timed(&mut || gemm_crate_nn(&a, &b, &mut out)),
+        ];
+        // Round 0 warms up.
+        if round > 0 {
+            for (v, t) in times.iter_mut().zip(t) {
+                v.push(t);
+            }
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (m, i, h, o) = shape;
+    let flops = 2.0 * (2 * m * i * h + 3 * m * h * o) as f64;
+    let step = median(&mut times[0]);
+    let rates: Vec<f64> = times[1..]
+        .iter_mut()
+        .map(|v| 2.0 * (n as f64).powi(3) / median(v) / 1e9)
+        .collect();
+    let (best, name) =
+        rates.iter().zip(GEMMS).fold(
+            (0.0, ""),
+            |acc, (&r, g)| if r > acc.0 { (r, g) } else { acc },
+        );
+    println!(
+        "| {dtype} | {m}x{i}x{h}x{o} | {} | {:.1} GFLOP/s | {best:.1} GFLOP/s ({name}) | {:.0}% |",
+        time(step * 1e9),
+        flops / step / 1e9,
+        100.0 * flops / step / 1e9 / best
+    );
+}
+
 fn main() {
     group();
     Criterion::default().configure_from_args().final_summary();
     report();
+    let rounds = std::env::var("MINIFLOW_PAIRED_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(25);
+    if rounds > 0 {
+        println!("\nPaired, {rounds} rounds of one step and one 1024³ product per kernel:\n");
+        println!("| dtype | batch x in x hidden x out | step (median) | step rate | best GEMM (median) | share |");
+        println!("|---|---|---|---|---|---|");
+        paired::<Wide64>("f64", SHAPES[3], rounds);
+        paired::<Wide32>("f32", SHAPES[3], rounds);
+    }
 }
