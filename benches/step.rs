@@ -6,7 +6,9 @@
 //! miniflow's own (what the steps use), ndarray's `general_mat_mul` (`matrixmultiply`, with
 //! its AVX-512 kernels on) and the `gemm` crate (faer's, AVX-512); the best of the three is
 //! "the machine's GEMM rate" the table's last column divides by. It prints a table of
-//! medians, ratios and that share after criterion's own output.
+//! medians, ratios and that share after criterion's own output, then the large step's share
+//! measured paired (rounds of one step and one 1024³ product per kernel, so host drift
+//! between criterion's groups does not enter it; `MINIFLOW_PAIRED_ROUNDS`, 0 skips it).
 //!
 //! ```text
 //! cargo bench --bench step                       # one thread
