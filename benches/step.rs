@@ -7,8 +7,8 @@
 //! its AVX-512 kernels on) and the `gemm` crate (faer's, AVX-512); the best of the three is
 //! "the machine's GEMM rate" the table's last column divides by. It prints a table of
 //! medians, ratios and that share after criterion's own output, then the large step's share
-//! measured paired (rounds of one step and one 1024³ product per kernel, so host drift
-//! between criterion's groups does not enter it; `MINIFLOW_PAIRED_ROUNDS`, 0 skips it).
+//! measured paired (rounds of a step and a 1024³ product per kernel, so host drift between
+//! criterion's groups does not enter it; `MINIFLOW_PAIRED_ROUNDS`, 0 skips it).
 //!
 //! ```text
 //! cargo bench --bench step                       # one thread
@@ -440,12 +440,13 @@ fn report() {
     }
 }
 
-/// The large step's share of the GEMM rate measured **paired**: each round times one step
-/// (on a borrowed batch) and then one 1024³ product on each kernel, so the step and the
-/// GEMMs see the same state of a shared host; the share divides the step's median rate by
-/// the best kernel's median rate. (The table's share compares medians measured minutes
-/// apart and divides by the best of six of them: a host drifting by a few percent between
-/// groups moves it by as much.) `MINIFLOW_PAIRED_ROUNDS` rounds (25 by default; 0 skips).
+/// The large step's share of the GEMM rate measured **paired**: each round times a step on a
+/// borrowed batch, a step with `feed`, and a 1024³ product on each kernel (each the second of
+/// two calls), so the steps and the GEMMs see the same state of a shared host; the share
+/// divides a step's median rate by the best kernel's median rate. (The table's share compares
+/// medians measured minutes apart and divides by the best of six of them: a host drifting by
+/// a few percent between groups moves it by as much.) `MINIFLOW_PAIRED_ROUNDS` rounds (25 by
+/// default; 0 skips).
 fn paired<N: StepOn + Default>(dtype: &str, shape: Shape, rounds: usize) {
     if rounds == 0 {
         return;
@@ -453,19 +454,27 @@ fn paired<N: StepOn + Default>(dtype: &str, shape: Shape, rounds: usize) {
     let d = Data::<N::Elem>::new(shape);
     let lr = N::Elem::from_f64(1e-3);
     let mut net: N = generated(&d);
+    let mut fed: N = generated(&d);
     let n = 1024;
     let (a, b) = (fill::<N::Elem>(7, n, n), fill::<N::Elem>(8, n, n));
     let mut out = Array2::<N::Elem>::zeros((n, n));
+    // Each call runs twice and the second is timed, so every one starts with its own data
+    // in cache as it would in a loop (the step after the GEMMs' 24 MiB would otherwise start
+    // cold, about 10% slower on the Zen 5).
     let timed = |f: &mut dyn FnMut()| {
+        f();
         let t = std::time::Instant::now();
         f();
         t.elapsed().as_secs_f64()
     };
-    let mut times: [Vec<f64>; 4] = Default::default();
+    let mut times: [Vec<f64>; 5] = Default::default();
     for round in 0..=rounds {
         let t = [
             timed(&mut || {
                 black_box(net.step_on(d.x.view(), d.y.view(), lr));
+            }),
+            timed(&mut || {
+                black_box(gen_step(&mut fed, &d.x, &d.y, lr));
             }),
             timed(&mut || {
                 matmul::nn(
@@ -501,7 +510,8 @@ fn paired<N: StepOn + Default>(dtype: &str, shape: Shape, rounds: usize) {
     let (m, i, h, o) = shape;
     let flops = 2.0 * (2 * m * i * h + 3 * m * h * o) as f64;
     let step = median(&mut times[0]);
-    let rates: Vec<f64> = times[1..]
+    let step_fed = median(&mut times[1]);
+    let rates: Vec<f64> = times[2..]
         .iter_mut()
         .map(|v| 2.0 * (n as f64).powi(3) / median(v) / 1e9)
         .collect();
@@ -510,11 +520,13 @@ fn paired<N: StepOn + Default>(dtype: &str, shape: Shape, rounds: usize) {
             (0.0, ""),
             |acc, (&r, g)| if r > acc.0 { (r, g) } else { acc },
         );
+    let share = |t: f64| 100.0 * flops / t / 1e9 / best;
     println!(
-        "| {dtype} | {m}x{i}x{h}x{o} | {} | {:.1} GFLOP/s | {best:.1} GFLOP/s ({name}) | {:.0}% |",
+        "| {dtype} | {m}x{i}x{h}x{o} | {} / {} | {best:.1} GFLOP/s ({name}) | {:.0}% / {:.0}% |",
         time(step * 1e9),
-        flops / step / 1e9,
-        100.0 * flops / step / 1e9 / best
+        time(step_fed * 1e9),
+        share(step),
+        share(step_fed)
     );
 }
 
@@ -527,9 +539,9 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(25);
     if rounds > 0 {
-        println!("\nPaired, {rounds} rounds of one step and one 1024³ product per kernel:\n");
-        println!("| dtype | batch x in x hidden x out | step (median) | step rate | best GEMM (median) | share |");
-        println!("|---|---|---|---|---|---|");
+        println!("\nPaired, {rounds} rounds of a step (borrowed batch, then fed) and a 1024³ product per kernel, each the second of two calls:\n");
+        println!("| dtype | batch x in x hidden x out | step, borrowed / fed batch (medians) | best GEMM (median) | share, borrowed / fed |");
+        println!("|---|---|---|---|---|");
         paired::<Wide64>("f64", SHAPES[3], rounds);
         paired::<Wide32>("f32", SHAPES[3], rounds);
     }
