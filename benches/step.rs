@@ -313,6 +313,15 @@ fn bench_course(c: &mut Criterion) {
 /// The GEMM references at 1024³: `c = a·b` on each kernel.
 const GEMMS: [&str; 3] = ["miniflow", "matrixmultiply", "gemm-crate"];
 
+/// `out = a·b` on kernel `GEMMS[kernel]`.
+fn gemm_on<T: Scalar>(kernel: usize, a: &Array2<T>, b: &Array2<T>, out: &mut Array2<T>) {
+    match kernel {
+        0 => matmul::nn(T::one(), a.view(), b.view(), T::zero(), out.view_mut()),
+        1 => general_mat_mul(T::one(), a, b, T::zero(), out),
+        _ => gemm_crate_nn(a, b, out),
+    }
+}
+
 /// The GEMM references, in group `gemm_{dtype}{when}`: measured before and after the steps,
 /// and the best rate of either run is the one the table divides by (on a shared machine,
 /// the conservative choice).
@@ -324,15 +333,11 @@ fn gemm<T: Scalar>(c: &mut Criterion, dtype: &str, when: &str) {
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(4));
-    group.bench_function(BenchmarkId::new(GEMMS[0], "1024"), |bench| {
-        bench.iter(|| matmul::nn(T::one(), a.view(), b.view(), T::zero(), out.view_mut()))
-    });
-    group.bench_function(BenchmarkId::new(GEMMS[1], "1024"), |bench| {
-        bench.iter(|| general_mat_mul(T::one(), &a, &b, T::zero(), &mut out))
-    });
-    group.bench_function(BenchmarkId::new(GEMMS[2], "1024"), |bench| {
-        bench.iter(|| gemm_crate_nn(&a, &b, &mut out))
-    });
+    for (kernel, name) in GEMMS.iter().enumerate() {
+        group.bench_function(BenchmarkId::new(*name, "1024"), |bench| {
+            bench.iter(|| gemm_on(kernel, &a, &b, &mut out))
+        });
+    }
     group.finish();
 }
 
@@ -354,9 +359,18 @@ fn benches(c: &mut Criterion) {
 
 criterion_group!(group, benches);
 
-/// criterion's median for `group/function/param`, in nanoseconds.
+/// When this process started: estimates written before it are an earlier run's.
+static STARTED: std::sync::OnceLock<std::time::SystemTime> = std::sync::OnceLock::new();
+
+/// criterion's median for `group/function/param`, in nanoseconds, if this run measured it
+/// (with a filter, the files of the benchmarks it skipped hold an earlier run's, perhaps of
+/// another build or feature set).
 fn median_ns(group: &str, function: &str, param: &str) -> Option<f64> {
     let path = format!("target/criterion/{group}/{function}/{param}/new/estimates.json");
+    let written = std::fs::metadata(&path).and_then(|m| m.modified()).ok()?;
+    if written < *STARTED.get()? {
+        return None;
+    }
     let text = std::fs::read_to_string(path).ok()?;
     let median = &text[text.find("\"median\"")?..];
     let start = median.find("\"point_estimate\":")? + "\"point_estimate\":".len();
@@ -476,25 +490,9 @@ fn paired<N: StepOn + Default>(dtype: &str, shape: Shape, rounds: usize) {
             timed(&mut || {
                 black_box(gen_step(&mut fed, &d.x, &d.y, lr));
             }),
-            timed(&mut || {
-                matmul::nn(
-                    N::Elem::from_f64(1.0),
-                    a.view(),
-                    b.view(),
-                    N::Elem::from_f64(0.0),
-                    out.view_mut(),
-                )
-            }),
-            timed(&mut || {
-                general_mat_mul(
-                    N::Elem::from_f64(1.0),
-                    &a,
-                    &b,
-                    N::Elem::from_f64(0.0),
-                    &mut out,
-                )
-            }),
-            timed(&mut || gemm_crate_nn(&a, &b, &mut out)),
+            timed(&mut || gemm_on(0, &a, &b, &mut out)),
+            timed(&mut || gemm_on(1, &a, &b, &mut out)),
+            timed(&mut || gemm_on(2, &a, &b, &mut out)),
         ];
         // Round 0 warms up.
         if round > 0 {
@@ -531,6 +529,7 @@ fn paired<N: StepOn + Default>(dtype: &str, shape: Shape, rounds: usize) {
 }
 
 fn main() {
+    STARTED.get_or_init(std::time::SystemTime::now);
     group();
     Criterion::default().configure_from_args().final_summary();
     report();

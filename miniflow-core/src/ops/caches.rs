@@ -143,12 +143,14 @@ fn detect() -> Option<Caches> {
 mod tests {
     use super::*;
 
-    /// The registers of this session's Zen 5 (leaf 0x8000_001D), encoded back from what it
-    /// reported: 48 KiB 12-way L1d, 32 KiB L1i, 1 MiB 16-way L2, 32 MiB L3.
+    /// The `(eax, ebx, ecx)` of one cache descriptor (64-byte lines, one partition), as
+    /// [`Descriptor::decode`] reads them.
     fn encode(kind: u32, level: u32, ways: u32, sets: u32) -> (u32, u32, u32) {
         (kind | level << 5, (ways - 1) << 22 | 63, sets - 1)
     }
 
+    /// A Zen 5's list (leaf 0x8000_001D), encoded back from what it reported: 48 KiB 12-way
+    /// L1d, 32 KiB L1i, 1 MiB 16-way L2, 32 MiB L3.
     #[test]
     fn decodes_a_zen5_list() {
         let regs = [

@@ -776,7 +776,8 @@ mod tests {
 
     /// Blockings far smaller than any cache's, so small products cross every kind of block
     /// edge (several blocks of terms, of `a`'s rows and of `b`'s columns, partial panels
-    /// and tiles), with `a` read in place and packed, on every level.
+    /// and tiles), with `a` read in place and packed and `b` by rows and by columns, on every
+    /// level.
     #[test]
     fn every_block_edge_matches_the_naive_product() {
         // An L1d of one way packs `a` at a 4 KiB row stride; of twelve, reads it in place.
@@ -862,18 +863,34 @@ mod tests {
                             cs: 4096,
                         },
                     ];
-                    let bm = Mat {
-                        ptr: b.as_ptr(),
-                        rs: n as isize,
-                        cs: 1,
-                    };
+                    // `b` by rows (packed a term at a time over full panels) and by columns
+                    // (packed a column at a time).
+                    let bt: Vec<f64> = (0..n * k).map(|jp| b[(jp % k) * n + jp / k]).collect();
+                    let b_layouts = [
+                        Mat {
+                            ptr: b.as_ptr(),
+                            rs: n as isize,
+                            cs: 1,
+                        },
+                        Mat {
+                            ptr: bt.as_ptr(),
+                            rs: 1,
+                            cs: k as isize,
+                        },
+                    ];
                     for blocking in blockings {
-                        for (l, &am) in layouts.iter().enumerate() {
+                        for ((l, &am), (lb, &bm)) in layouts
+                            .iter()
+                            .enumerate()
+                            .flat_map(|la| b_layouts.iter().enumerate().map(move |lb| (la, lb)))
+                        {
                             if l == 2 && k > 512 {
                                 continue;
                             }
-                            let tag =
-                                format!("{} {m}x{k}x{n} layout {l} {blocking:?}", level.name());
+                            let tag = format!(
+                                "{} {m}x{k}x{n} layout {l}, b layout {lb}, {blocking:?}",
+                                level.name()
+                            );
                             let mut c = c0.clone();
                             let out = Out {
                                 ptr: c.as_mut_ptr(),
